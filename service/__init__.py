@@ -1,0 +1,1 @@
+"""consent-register: the consent ledger and marketing register of a small practice."""

@@ -1,0 +1,178 @@
+"""The composition root: build settings, database, adapters and use-case dependencies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import db
+from service.domain import mirror as mirror_pass
+from service.domain.context import Deps, Practice
+from service.domain.ledger import MIRROR_KIND, register_changed
+from service.domain.mail import MAIL_KIND
+from service.domain.outbox import ClaimedItem
+from service.domain.ports import Clock, MailDeliveryError, Mailer, MirrorReport, RegisterMirror
+from service.domain.tokens import TokenService
+from service.domain.uow import UnitOfWork
+from service.domain.work import Handler, OutboxWorker, RetryLater
+from service.locks import exclusive
+from service.mailers import EmlMailer, SmtpMailer
+from service.settings import Settings, SettingsError
+
+log = logging.getLogger("consent")
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        """Return the current time in UTC."""
+        return datetime.now(UTC)
+
+
+def practice_from(settings: Settings) -> Practice:
+    """Return the rule-relevant part of the settings."""
+    return Practice(
+        organization=settings.organization,
+        public_url=settings.public_url,
+        mail_from=settings.mail_from,
+        privacy_url=settings.privacy_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        double_opt_in=settings.double_opt_in,
+        default_language=settings.default_language,
+        timezone=settings.timezone,
+    )
+
+
+@dataclass
+class Container:
+    """Everything one process wires together."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    deps: Deps
+    mailer: Mailer
+    mirror: RegisterMirror
+    extra_handlers: dict[str, Handler] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> Clock:
+        """Return the clock."""
+        return self.deps.clock
+
+    def uow(self) -> UnitOfWork:
+        """Return a fresh unit of work."""
+        return UnitOfWork(self.session_factory)
+
+    def deliver_mail(self, item: ClaimedItem) -> None:
+        """Deliver one queued message."""
+        payload: dict[str, Any] = item.payload
+        try:
+            self.mailer.deliver(
+                payload["message_id"], payload["sender"], payload["recipients"],
+                payload["raw"].encode("utf-8"),
+            )
+        except MailDeliveryError as exc:
+            raise RetryLater(str(exc)) from None
+
+    def mirror_lock(self, *, wait: bool = False) -> Any:
+        """Return a lock factory: one mirror writer at a time across processes."""
+        return lambda: exclusive(self.engine, "mirror", self.settings.data_dir, wait=wait)
+
+    def sync_register(self, *, check_only: bool = False, wait: bool = False) -> MirrorReport:
+        """Run one mirror pass now."""
+        return mirror_pass.run_pass(self.uow, self.deps, self.mirror, self.mirror_lock(wait=wait),
+                                    check_only=check_only)
+
+    def schedule_mirror_pass(self) -> None:
+        """Queue a mirror pass (coalesced with any already waiting)."""
+        with self.uow() as uow:
+            register_changed(uow.session, now=self.clock.now())
+            uow.commit()
+
+    def run_mirror_pass(self, item: ClaimedItem) -> None:
+        """Run a queued mirror pass."""
+        self.sync_register()
+
+    def handlers(self) -> dict[str, Handler]:
+        """Return the handler of every kind of side effect this process can do."""
+        return {MAIL_KIND: self.deliver_mail, MIRROR_KIND: self.run_mirror_pass,
+                **self.extra_handlers}
+
+    def worker(self) -> OutboxWorker:
+        """Return an outbox worker wired to this container."""
+        return OutboxWorker(
+            session_factory=self.session_factory,
+            clock=self.clock,
+            handlers=self.handlers(),
+            lease=timedelta(seconds=self.settings.outbox_lease_seconds),
+        )
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def make_mirror(settings: Settings) -> RegisterMirror:
+    """Return the Google Sheets mirror when credentials are set, else the local file."""
+    if settings.google_credentials and settings.spreadsheet_id:
+        from sync.sheets import GoogleSheetsMirror
+
+        return GoogleSheetsMirror(
+            credentials_file=settings.google_credentials,
+            spreadsheet_id=settings.spreadsheet_id,
+            worksheet_title=settings.worksheet,
+            api_base_url=settings.sheets_api_url,
+        )
+    from sync.local_file import LocalFileMirror
+
+    return LocalFileMirror(settings.data_dir / "register.xlsx", title=settings.worksheet)
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    mirror: RegisterMirror | None = None,
+    migrate: bool | None = None,
+) -> Container:
+    """Wire the service; the embedded SQLite default migrates itself, PostgreSQL must be ready."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(settings.database_url)
+    if migrate is None:
+        migrate = settings.is_sqlite
+    if migrate:
+        db.upgrade(engine, settings.data_dir)
+    else:
+        pending = db.pending_migrations(engine)
+        if pending:
+            raise SettingsError(
+                f"the database schema is not up to date ({len(pending)} migration(s) pending): "
+                "run `consent db upgrade` once before starting the service."
+            )
+    clock = clock or SystemClock()
+    if mailer is None:
+        mailer = SmtpMailer(settings.smtp_url) if settings.smtp_url else EmlMailer(
+            settings.outbox_dir
+        )
+    deps = Deps(clock=clock, tokens=TokenService(settings.secret_keys, clock),
+                practice=practice_from(settings))
+    container = Container(
+        settings=settings,
+        engine=engine,
+        session_factory=db.make_session_factory(engine),
+        deps=deps,
+        mailer=mailer,
+        mirror=mirror or make_mirror(settings),
+    )
+    from webhooks.outbound import register_delivery
+
+    register_delivery(container)
+    return container

@@ -1,0 +1,265 @@
+"""The `consent` command."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from service import cli_rights as rights_commands
+from service import cli_webhooks as webhook_commands
+from service.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def _container(migrate: bool | None = None) -> Any:
+    from service.bootstrap import build
+
+    try:
+        return build(_settings(), migrate=migrate)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """Consent register of a small practice: opt-ins, proof of consent, the register."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+def serve(host: str, port: int, threads: int) -> None:
+    """Run the web service with an in-process worker (the embedded defaults)."""
+    from service.runner import serve as run
+
+    container = _container()
+    run(container, host=host, port=port, threads=threads)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Process what is due now, then exit.")
+def worker(once: bool) -> None:
+    """Run background work: mail delivery, mirror passes, webhook deliveries."""
+    from service.runner import run_worker
+
+    container = _container()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if once:
+        handled = container.worker().drain()
+        click.echo(f"handled {handled} item(s)")
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        run_worker(container, stop)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Compare the mirror with the register; write nothing.")
+def sync(check: bool) -> None:
+    """Run one full mirror pass now (works while the service runs)."""
+    from service.domain.work import RetryLater
+
+    container = _container()
+    mirror_name = type(container.mirror).__name__
+    click.echo(f"reading the register and the mirror ({mirror_name})...")
+    try:
+        report = container.sync_register(check_only=check, wait=True)
+    except RetryLater as exc:
+        raise click.ClickException(f"the mirror pass failed: {exc}") from None
+    finally:
+        container.close()
+    if check:
+        click.echo(("drift: " if report.drift else "in step: ")
+                   + f"{report.added} row(s) missing, {report.changed} differing, "
+                   f"{report.removed} extra, {report.requests} API request(s)")
+        if report.drift:
+            sys.exit(1)
+        return
+    click.echo(f"done: {report.added} row(s) added, {report.changed} changed, "
+               f"{report.removed} removed, {report.requests} API request(s)")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (under a lock: safe when several containers start)."""
+    from service import db as database
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = database.make_engine(settings.database_url)
+    before = database.pending_migrations(engine)
+    database.upgrade(engine, settings.data_dir)
+    click.echo(f"database is up to date ({len(before)} migration(s) applied)")
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Write a consistent copy of the database to PATH."""
+    from service.backup import backup as run_backup
+
+    settings = _settings()
+    try:
+        run_backup(settings, path)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backup written to {path}")
+
+
+@main.group()
+def apikey() -> None:
+    """API keys for the register API and the staff API."""
+
+
+@apikey.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["reader", "staff"]), required=True,
+              help="reader: the register only; staff: also record withdrawals and consents.")
+def apikey_create(name: str, role: str) -> None:
+    """Issue a key and print it once; only its hash is kept."""
+    from service.domain import apikeys
+    from service.domain.normalize import InvalidInput
+
+    container = _container()
+    try:
+        issued = apikeys.create_key(container.uow(), name, role, now=container.clock.now())
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(issued.secret)
+    click.echo(f"key {issued.info.id} {issued.info.name!r} ({issued.info.role}) created; "
+               "the key above is shown only now: store it in the other system.", err=True)
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """List keys: id, name, role, start of the key, created, last used, revoked."""
+    from service.domain import apikeys
+
+    container = _container()
+    for key in apikeys.list_keys(container.uow()):
+        click.echo("\t".join([
+            str(key.id), key.name, key.role, key.prefix + "…",
+            key.created_at.isoformat(timespec="seconds"),
+            key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "never used",
+            f"revoked {key.revoked_at.isoformat(timespec='seconds')}" if key.revoked_at
+            else "active",
+        ]))
+
+
+@apikey.command("revoke")
+@click.argument("name_or_id")
+def apikey_revoke(name_or_id: str) -> None:
+    """Revoke a key by name or id; it stops working at once."""
+    from service.domain import apikeys
+    from service.domain.normalize import InvalidInput
+
+    container = _container()
+    try:
+        key = apikeys.revoke_key(container.uow(), name_or_id, now=container.clock.now())
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"key {key.id} {key.name!r} revoked")
+
+
+@main.group("staff")
+def staff_group() -> None:
+    """Staff accounts for the staff pages."""
+
+
+@staff_group.command("add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="May manage accounts, consent wording, API keys.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def staff_add(name: str, admin: bool, password_stdin: bool) -> None:
+    """Create a staff account (asks the password twice unless --password-stdin)."""
+    from service.domain import staff
+    from service.domain.ledger import Actor
+    from service.domain.models import ActorType
+    from service.domain.normalize import InvalidInput
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    container = _container()
+    try:
+        info = staff.create_account(container.uow(), container.deps, name, password, admin=admin,
+                                    actor=Actor(ActorType.SYSTEM, "cli"))
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        container.close()
+    role = "admin" if info.is_admin else "staff"
+    click.echo(f"account {info.id} {info.name!r} ({role}) created; log in at "
+               f"{container.settings.public_url}/staff/login")
+
+
+@staff_group.command("list")
+def staff_list() -> None:
+    """List accounts: id, name, role, two-step login, state, last login."""
+    from service.domain import staff
+
+    container = _container()
+    try:
+        accounts = staff.list_accounts(container.uow())
+    finally:
+        container.close()
+    for a in accounts:
+        click.echo("\t".join([
+            str(a.id), a.name, "admin" if a.is_admin else "staff",
+            "totp" if a.totp_enabled else "no totp", "disabled" if a.disabled else "active",
+            a.last_login_at.isoformat(timespec="seconds") if a.last_login_at else "never",
+        ]))
+
+
+@staff_group.command("reset-totp")
+@click.argument("name")
+def staff_reset_totp(name: str) -> None:
+    """Remove an account's two-step login (a lost phone); it enrols again at the next login."""
+    from service.domain import staff
+    from service.domain.ledger import Actor
+    from service.domain.models import ActorType
+    from service.domain.normalize import InvalidInput
+
+    container = _container()
+    try:
+        account_id = staff.account_id_by_name(container.uow(), name)
+        staff.reset_totp(container.uow(), container.deps, account_id,
+                         actor=Actor(ActorType.SYSTEM, "cli"), ip=None)
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        container.close()
+    click.echo(f"two-step login of {name!r} removed; it is set up again at the next login")
+
+
+main.add_command(webhook_commands.source)
+main.add_command(webhook_commands.webhook)
+main.add_command(rights_commands.import_command)
+main.add_command(rights_commands.export_command)
+main.add_command(rights_commands.retention_command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The `consent import`, `consent export` and `consent retention` commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from service.settings import SettingsError, load_settings
+
+
+def _container() -> Any:
+    from service.bootstrap import build
+
+    try:
+        return build(load_settings())
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--notice", type=int,
+              help="The notice version that describes how these consents were collected "
+                   "(asked when not given).")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; change nothing.")
+def import_command(file: Path, notice: int | None, dry_run: bool) -> None:
+    """Import an existing register from a CSV file (email, name, phone, consent date, source).
+
+    Each imported row becomes an email consent with source "import". Rows are rejected, each
+    with its reason, when the address is invalid, withdrew earlier, or was erased on request.
+    """
+    from service.domain import importer, notices
+    from service.domain.normalize import InvalidInput
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.ClickException("the file is not UTF-8 text; save it as CSV UTF-8") from None
+    try:
+        mapping, rows = importer.read_rows(text)
+    except importer.ImportFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    container = _container()
+    try:
+        if notice is None:
+            versions = notices.list_versions(container.uow())
+            for version in versions:
+                click.echo(f"--- notice version {version.version} ---", err=True)
+                click.echo(version.texts.get("fi") or next(iter(version.texts.values())),
+                           err=True)
+            notice = click.prompt("Which notice version describes how these consents were "
+                                  "collected?", type=int, default=versions[0].version,
+                                  err=True)
+        click.echo("columns: " + ", ".join(f"{k} <- {v!r}" for k, v in mapping.items()),
+                   err=True)
+        with click.progressbar(length=len(rows), label="importing", file=sys.stderr) as bar:
+            report = importer.import_rows(
+                container.uow(), container.deps, rows, notice_version=notice,
+                file_name=file.name, dry_run=dry_run, progress=bar.update,
+            )
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        container.close()
+    for line in importer.iter_lines(report):
+        click.echo(line)
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {report.imported}, skipped {len(report.skipped)}, "
+               f"rejected {len(report.rejected)} of {len(rows)} row(s)"
+               + (" (dry run: nothing was changed)" if dry_run else ""), err=True)
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("--channel", type=click.Choice(["email", "sms"]), default="email",
+              show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (default: standard output).")
+def export_command(fmt: str, channel: str, output: Path | None) -> None:
+    """Write the register (who may be contacted on the channel) as CSV or JSON; audited."""
+    from service.domain.exporting import export_register
+
+    container = _container()
+    try:
+        if output is None:
+            count = export_register(container.uow, container.deps, channel=channel, fmt=fmt,
+                                    write=sys.stdout.write)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as handle:
+                count = export_register(container.uow, container.deps, channel=channel,
+                                        fmt=fmt, write=handle.write, destination=output.name)
+    finally:
+        container.close()
+    click.echo(f"exported {count} row(s)", err=True)
+
+
+@click.command("retention")
+@click.option("--pending-days", type=click.IntRange(min=1), default=30, show_default=True,
+              envvar="CONSENT_RETENTION_PENDING_DAYS",
+              help="Remove people whose opt-in was not confirmed within this many days.")
+@click.option("--ip-days", type=click.IntRange(min=1), default=365, show_default=True,
+              envvar="CONSENT_RETENTION_IP_DAYS",
+              help="Clear IP addresses in evidence and the audit log older than this.")
+@click.option("--dry-run", is_flag=True, help="Report what would be removed; change nothing.")
+def retention_command(pending_days: int, ip_days: int, dry_run: bool) -> None:
+    """Apply the retention rules (run daily, e.g. from cron or a scheduled container)."""
+    from service.domain.retention import apply_retention
+    from service.sent_mail import forget_files
+
+    container = _container()
+    try:
+        report = apply_retention(container.uow(), container.deps, pending_days=pending_days,
+                                 ip_days=ip_days, dry_run=dry_run,
+                                 forget_messages=forget_files(container.mailer))
+    finally:
+        container.close()
+    click.echo(f"{'would remove' if dry_run else 'removed'} {report.pending_removed} "
+               f"unconfirmed opt-in(s); cleared {report.evidence_ips_cleared} evidence and "
+               f"{report.audit_ips_cleared} audit-log IP address(es)")

@@ -1,0 +1,107 @@
+"""Database engines, sessions and migrations for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed number: all processes of the service take the same advisory lock to migrate.
+MIGRATION_LOCK_ID = 7_214_003_001
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """Create an engine tuned for the backend: WAL and immediate transactions on SQLite."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, decide when a transaction begins.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # Take the write lock up front so two writers never deadlock upgrading a read lock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Create the session factory every unit of work uses."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, lock_dir: Path | None) -> Iterator[Connection]:
+    """Hold a lock that only one migrating process at a time can have."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            conn.commit()
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+                conn.commit()
+        return
+    lock_path = (lock_dir or Path(".")) / "migrate.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine, lock_dir: Path | None = None) -> None:
+    """Bring the schema up to date, under a lock so parallel starts don't race."""
+    with _migration_lock(engine, lock_dir) as conn:
+        if engine.dialect.name == "sqlite":
+            # Alembic manages its own transaction; ours would be an IMMEDIATE one already.
+            conn.commit()
+        command.upgrade(_alembic_config(conn), "heads")
+        conn.commit()
+
+
+def pending_migrations(engine: Engine) -> list[str]:
+    """List the revisions not yet applied."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+        script = ScriptDirectory.from_config(_alembic_config(conn))
+        heads = set(script.get_heads())
+        if set(current) == heads:
+            return []
+        return [r.revision for r in script.iterate_revisions(tuple(heads), tuple(current))]

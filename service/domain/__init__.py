@@ -1,0 +1,1 @@
+"""The domain core: models, the consent ledger, tokens and use cases. No web, no Google."""

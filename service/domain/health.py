@@ -1,0 +1,45 @@
+"""What readiness reports: the outbox backlog and the mirror's health."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.domain.models import OutboxItem, OutboxStatus, ServiceState
+
+MIRROR_STATE = "mirror.status"
+
+
+def readiness(session: Session, *, now: datetime) -> dict[str, Any]:
+    """Return the queue backlog and the mirror's last success, last error and lag."""
+    waiting = select(func.count(), func.min(OutboxItem.created_at)).where(
+        OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING])
+    )
+    count, oldest = session.execute(waiting).one()
+    dead = session.scalar(
+        select(func.count()).where(OutboxItem.status == OutboxStatus.DEAD)
+    )
+    mirror_waiting = session.scalar(
+        select(func.min(OutboxItem.created_at)).where(
+            OutboxItem.kind == "mirror.pass",
+            OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING]),
+        )
+    )
+    state_row = session.get(ServiceState, MIRROR_STATE)
+    mirror: dict[str, Any] = json.loads(state_row.value) if state_row else {}
+    mirror["lag_seconds"] = (
+        round((now - mirror_waiting).total_seconds(), 3) if mirror_waiting else 0.0
+    )
+    return {
+        "outbox": {
+            "waiting": int(count or 0),
+            "oldest_waiting_seconds": round((now - oldest).total_seconds(), 3)
+            if oldest else 0.0,
+            "dead": int(dead or 0),
+        },
+        "mirror": mirror,
+    }

@@ -1,0 +1,245 @@
+"""The consent ledger: contacts, append-only events, their evidence and the state they imply."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from service.domain import events_out, outbox
+from service.domain.models import (
+    ActorType,
+    ConsentEvent,
+    Contact,
+    EventKind,
+    Evidence,
+    Notice,
+    Subscription,
+    SubscriptionState,
+)
+from service.domain.normalize import Address, FieldProblem, InvalidInput
+
+MIRROR_KIND = "mirror.pass"
+MIRROR_COALESCE_KEY = "mirror"
+# A burst of changes becomes one mirror pass when the pass waits this long.
+MIRROR_DEBOUNCE = timedelta(seconds=1)
+
+STATE_AFTER: dict[EventKind, SubscriptionState | None] = {
+    EventKind.REQUESTED: SubscriptionState.PENDING,
+    EventKind.CONFIRMED: SubscriptionState.SUBSCRIBED,
+    EventKind.GRANTED: SubscriptionState.SUBSCRIBED,
+    EventKind.WITHDRAWN: SubscriptionState.UNSUBSCRIBED,
+    EventKind.COMPLAINED: SubscriptionState.UNSUBSCRIBED,
+    EventKind.BOUNCED: None,
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused an event: the person, a staff account, an API key, the system."""
+
+    type: ActorType
+    id: str | None = None
+
+    @classmethod
+    def person(cls) -> Actor:
+        """Return the person themselves."""
+        return cls(ActorType.PERSON)
+
+
+@dataclass(frozen=True)
+class EvidenceData:
+    """What proves an event, as the caller saw it."""
+
+    ip: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+    page_url: str | None = None
+    fields: Mapping[str, Any] | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeRef:
+    """The version and language of the words a person was shown or read."""
+
+    version: int
+    language: str
+
+
+@dataclass
+class ChangeLog:
+    """What a use case changed, for callers that report it."""
+
+    events: list[ConsentEvent] = field(default_factory=list)
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def find_contact_by_email(session: Session, key: str, *, lock: bool = False) -> Contact | None:
+    """Return the live contact with this address key."""
+    query = select(Contact).where(Contact.email_key == key, Contact.erased_at.is_(None))
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def find_contact(session: Session, public_id: str, *, lock: bool = False) -> Contact | None:
+    """Return the contact with this public id (tombstones included)."""
+    query = select(Contact).where(Contact.public_id == public_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def get_or_create_contact(
+    session: Session,
+    address: Address,
+    *,
+    name: str | None,
+    phone: str | None,
+    language: str,
+    now: datetime,
+) -> Contact:
+    """Return the contact for the address, creating it; safe when many requests race."""
+    session.execute(
+        _insert(session)(Contact)
+        .values(
+            public_id=str(uuid.uuid4()),
+            email=address.display,
+            email_key=address.key,
+            name=name,
+            phone=phone,
+            language=language,
+            soft_bounces=0,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["email_key"])
+    )
+    contact = find_contact_by_email(session, address.key, lock=True)
+    if contact is None:  # pragma: no cover - the row was just inserted or already there
+        raise RuntimeError("contact vanished while being created")
+    return contact
+
+
+def subscription(
+    session: Session, contact: Contact, channel: str, *, lock: bool = False
+) -> Subscription | None:
+    """Return the contact's subscription on the channel, if any."""
+    query = select(Subscription).where(
+        Subscription.contact_id == contact.id, Subscription.channel == channel
+    )
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def current_notice_version(session: Session) -> int:
+    """Return the newest published notice version."""
+    version = session.scalar(select(func.max(Notice.version)))
+    if version is None:  # pragma: no cover - the first migration publishes version 1
+        raise RuntimeError("no consent notice has been published")
+    return int(version)
+
+
+def resolve_notice(session: Session, version: int | None, language: str) -> NoticeRef:
+    """Return the notice shown: the given version (or the current one) in the language."""
+    if version is None:
+        version = current_notice_version(session)
+    languages = set(session.scalars(select(Notice.language).where(Notice.version == version)))
+    if not languages:
+        raise InvalidInput([FieldProblem("notice", f"version {version} does not exist")])
+    if language in languages:
+        return NoticeRef(version, language)
+    return NoticeRef(version, "fi" if "fi" in languages else sorted(languages)[0])
+
+
+def notice_text(session: Session, ref: NoticeRef) -> str:
+    """Return the exact words of a notice."""
+    text = session.scalar(
+        select(Notice.text).where(Notice.version == ref.version, Notice.language == ref.language)
+    )
+    return text or ""
+
+
+def record(
+    session: Session,
+    contact: Contact,
+    channel: str,
+    kind: EventKind,
+    method: str,
+    actor: Actor,
+    *,
+    now: datetime,
+    notice: NoticeRef | None = None,
+    evidence: EvidenceData | None = None,
+    source: str | None = None,
+    witness: str | None = None,
+) -> ConsentEvent:
+    """Append one event with its evidence and move the subscription to the state it implies."""
+    event = ConsentEvent(
+        contact_id=contact.id,
+        channel=channel,
+        kind=kind.value,
+        method=method,
+        source=source,
+        actor_type=actor.type.value,
+        actor_id=actor.id,
+        notice_version=notice.version if notice else None,
+        notice_language=notice.language if notice else None,
+        occurred_at=now,
+    )
+    session.add(event)
+    session.flush()
+    if evidence is not None:
+        session.add(
+            Evidence(
+                event_id=event.id,
+                contact_id=contact.id,
+                ip=evidence.ip,
+                source_ip=evidence.source_ip,
+                user_agent=(evidence.user_agent or "")[:500] or None,
+                page_url=evidence.page_url,
+                fields_json=json.dumps(evidence.fields, ensure_ascii=False, sort_keys=True)
+                if evidence.fields is not None
+                else None,
+                note=evidence.note,
+                recorded_at=now,
+            )
+        )
+    new_state = STATE_AFTER[kind]
+    if new_state is not None:
+        sub = subscription(session, contact, channel, lock=True)
+        if sub is None:
+            sub = Subscription(contact_id=contact.id, channel=channel)
+            session.add(sub)
+        sub.state = new_state.value
+        sub.since = now
+        sub.method = method
+        sub.last_event_id = event.id
+        if notice is not None:
+            sub.notice_version = notice.version
+        if kind in (EventKind.GRANTED, EventKind.CONFIRMED, EventKind.REQUESTED):
+            sub.witness = witness
+    contact.updated_at = now
+    register_changed(session, now=now)
+    events_out.consent_changed(session, contact, event, now=now)
+    return event
+
+
+def register_changed(session: Session, *, now: datetime) -> None:
+    """Queue a (coalesced, debounced) mirror pass after anything that may change the register."""
+    outbox.enqueue_coalesced(
+        session, MIRROR_KIND, MIRROR_COALESCE_KEY, {}, now=now, delay=MIRROR_DEBOUNCE
+    )

@@ -1,0 +1,151 @@
+"""The register mirror pass: what the Sheet shows, and one pass that makes it so."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from service.domain import letters
+from service.domain.context import Deps
+from service.domain.health import MIRROR_STATE
+from service.domain.models import ServiceState
+from service.domain.ports import (
+    MirrorMisconfigured,
+    MirrorReport,
+    MirrorUnavailable,
+    RegisterMirror,
+)
+from service.domain.register import ChannelState, RegisterEntry, iter_register
+from service.domain.uow import UnitOfWork
+from service.domain.work import RetryLater
+
+log = logging.getLogger("consent.mirror")
+
+# Fixed header names per default language: tools that read the tab rely on them never changing.
+HEADERS: dict[str, tuple[str, ...]] = {
+    "fi": ("Tunniste", "Sähköposti", "Nimi", "Puhelin", "Kieli", "Sähköpostilupa",
+           "Sähköpostilupa alkaen", "Tekstiviestilupa", "Tekstiviestilupa alkaen", "Lähde",
+           "Kirjaaja", "Peruutuslinkki"),
+    "sv": ("Id", "E-post", "Namn", "Telefon", "Språk", "E-posttillstånd",
+           "E-posttillstånd sedan", "Sms-tillstånd", "Sms-tillstånd sedan", "Källa",
+           "Registrerad av", "Avregistreringslänk"),
+    "en": ("Contact key", "Email", "Name", "Phone", "Language", "Email consent",
+           "Email consent since", "SMS consent", "SMS consent since", "Source",
+           "Recorded by", "Unsubscribe link"),
+}
+YES_NO = {"fi": ("kyllä", "ei"), "sv": ("ja", "nej"), "en": ("yes", "no")}
+# A misconfigured Sheet needs a person; retrying every second would only fill the log.
+MISCONFIGURED_RETRY = timedelta(minutes=5)
+
+MirrorLock = Callable[[], AbstractContextManager[bool]]
+
+
+def header(language: str) -> tuple[str, ...]:
+    """Return the tab's header row."""
+    return HEADERS.get(language, HEADERS["fi"])
+
+
+class RowFormatter:
+    """Turn register entries into the tab's rows (all values text)."""
+
+    def __init__(self, deps: Deps) -> None:
+        """Remember the language, the time zone and how links are made."""
+        self._deps = deps
+        self._language = deps.practice.default_language
+        self._zone = ZoneInfo(deps.practice.timezone)
+
+    def _when(self, value: datetime | None) -> str:
+        return value.astimezone(self._zone).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    def _consent(self, state: ChannelState, allowed: bool) -> tuple[str, str]:
+        yes, no = YES_NO.get(self._language, YES_NO["fi"])
+        return (yes, self._when(state.since)) if allowed else (no, "")
+
+    def row(self, entry: RegisterEntry) -> list[str]:
+        """Return the row of one contact on the register."""
+        email_ok = entry.may_contact("email")
+        sms_ok = entry.may_contact("sms")
+        email_yes, email_since = self._consent(entry.email_consent, email_ok)
+        sms_yes, sms_since = self._consent(entry.sms_consent, sms_ok)
+        source_state = entry.email_consent if email_ok else entry.sms_consent
+        link = letters.unsubscribe_link(self._deps, entry.public_id) if email_ok else ""
+        return [
+            entry.public_id,
+            entry.email or "",
+            entry.name or "",
+            entry.phone or "",
+            entry.language,
+            email_yes,
+            email_since,
+            sms_yes,
+            sms_since,
+            source_state.method or "",
+            source_state.witness or "",
+            link,
+        ]
+
+
+def register_rows(new_uow: Callable[[], UnitOfWork], deps: Deps) -> list[list[str]]:
+    """Return the rows of everyone on the register, in contact order."""
+    formatter = RowFormatter(deps)
+    rows: list[list[str]] = []
+    for batch in iter_register(new_uow, batch=2000):
+        rows.extend(formatter.row(entry) for entry in batch if
+                    entry.may_contact("email") or entry.may_contact("sms"))
+    return rows
+
+
+def _record_status(new_uow: Callable[[], UnitOfWork], now: datetime, **changes: Any) -> None:
+    with new_uow() as uow:
+        row = uow.session.get(ServiceState, MIRROR_STATE, with_for_update=True)
+        status: dict[str, Any] = json.loads(row.value) if row else {}
+        status.update(changes)
+        if row is None:
+            uow.session.add(ServiceState(name=MIRROR_STATE, value=json.dumps(status),
+                                         updated_at=now))
+        else:
+            row.value = json.dumps(status)
+            row.updated_at = now
+        uow.commit()
+
+
+def run_pass(
+    new_uow: Callable[[], UnitOfWork],
+    deps: Deps,
+    mirror: RegisterMirror,
+    lock: MirrorLock,
+    *,
+    check_only: bool = False,
+) -> MirrorReport:
+    """Make the mirror show the register (or only compare); one writer at a time."""
+    with lock() as held:
+        if not held:
+            raise RetryLater("another mirror writer is running", timedelta(seconds=2))
+        rows = register_rows(new_uow, deps)
+        started = deps.clock.now()
+        try:
+            report = mirror.apply(header(deps.practice.default_language), rows,
+                                  check_only=check_only)
+        except MirrorMisconfigured as exc:
+            log.error("register mirror needs attention: %s", exc)
+            _record_status(new_uow, started, last_error=str(exc),
+                           last_error_at=started.isoformat())
+            raise RetryLater(str(exc), MISCONFIGURED_RETRY) from None
+        except MirrorUnavailable as exc:
+            log.warning("register mirror unavailable, will retry: %s", exc)
+            _record_status(new_uow, started, last_error=str(exc),
+                           last_error_at=started.isoformat())
+            raise RetryLater(str(exc)) from None
+    if not check_only:
+        _record_status(
+            new_uow, deps.clock.now(), last_success=deps.clock.now().isoformat(),
+            last_error=None, rows=len(rows),
+            last_report={"added": report.added, "changed": report.changed,
+                         "removed": report.removed, "requests": report.requests},
+        )
+    return report

@@ -1,0 +1,323 @@
+"""Website opt-in: request, double opt-in confirmation, single opt-in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from service.domain import ledger, letters
+from service.domain.context import Deps
+from service.domain.ledger import Actor, EvidenceData
+from service.domain.models import Channel, EventKind, Method, SubscriptionState
+from service.domain.normalize import (
+    MAX_URL,
+    Address,
+    FieldProblem,
+    InvalidInput,
+    mask_email,
+    parse_email,
+    parse_language,
+    parse_name,
+    parse_phone,
+)
+from service.domain.tokens import ExpiredToken, InvalidToken, Purpose
+from service.domain.uow import UnitOfWork
+
+# A pending address gets at most one confirmation message in this period.
+CONFIRMATION_COOLDOWN = timedelta(minutes=10)
+TRUE_WORDS = ("true", "on", "1", "yes")
+
+
+@dataclass(frozen=True)
+class OptInForm:
+    """A validated opt-in."""
+
+    address: Address
+    name: str | None
+    phone: str | None
+    language: str
+    channels: tuple[str, ...]
+    notice: int | None
+    page_url: str | None
+    submitted: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Where a request came from, for the evidence."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    source_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class OptInOutcome:
+    """The answer to an opt-in; the same whether or not the address was known."""
+
+    status: str
+
+
+def _channels(raw: Any, problems: list[FieldProblem]) -> tuple[str, ...]:
+    if raw is None or raw == "" or raw == []:
+        return (Channel.EMAIL.value,)
+    values: Sequence[Any]
+    if isinstance(raw, str):
+        values = [v for v in raw.replace(" ", ",").split(",") if v]
+    elif isinstance(raw, list | tuple):
+        values = raw
+    else:
+        problems.append(FieldProblem("channels", "must be a list of email and/or sms"))
+        return ()
+    chosen: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or value.strip().lower() not in ("email", "sms"):
+            problems.append(FieldProblem("channels", "may contain only email and sms"))
+            return ()
+        if value.strip().lower() not in chosen:
+            chosen.append(value.strip().lower())
+    return tuple(chosen)
+
+
+def _text(raw: Mapping[str, Any], name: str, problems: list[FieldProblem]) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool | int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        problems.append(FieldProblem(name, "must be text"))
+        return None
+    return value
+
+
+def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
+    """Validate the fields of an opt-in, naming every field at fault."""
+    problems: list[FieldProblem] = []
+    address: Address | None = None
+    email = _text(raw, "email", problems)
+    if email is None or not email.strip():
+        problems.append(FieldProblem("email", "is required"))
+    else:
+        try:
+            address = parse_email(email)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+
+    def attempt(parse: Any, name: str, *args: Any) -> Any:
+        value = _text(raw, name, problems)
+        if value is None:
+            return None
+        try:
+            return parse(value, *args)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+            return None
+
+    name = attempt(parse_name, "name")
+    phone_text = _text(raw, "phone", problems)
+    phone = attempt(parse_phone, "phone") if phone_text and phone_text.strip() else None
+    language = default_language
+    try:
+        language = parse_language(_text(raw, "language", problems), default_language)
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+    channels = _channels(raw.get("channels"), problems)
+    if Channel.SMS.value in channels and phone is None and not any(
+        p.field == "phone" for p in problems
+    ):
+        problems.append(FieldProblem("phone", "is required for text messages (channel sms)"))
+
+    consent = raw.get("consent")
+    if not (consent is True or (isinstance(consent, str) and consent.lower() in TRUE_WORDS)):
+        problems.append(FieldProblem("consent", "must be ticked (true or on) to subscribe"))
+
+    notice: int | None = None
+    notice_raw = raw.get("notice")
+    if notice_raw not in (None, ""):
+        if isinstance(notice_raw, int) and not isinstance(notice_raw, bool) and notice_raw > 0:
+            notice = notice_raw
+        elif isinstance(notice_raw, str) and notice_raw.strip().isdigit():
+            notice = int(notice_raw.strip())
+        else:
+            problems.append(FieldProblem("notice", "must be a notice version number"))
+
+    page_url = _text(raw, "page_url", problems)
+    if page_url is not None:
+        page_url = page_url.strip() or None
+        if page_url and len(page_url) > MAX_URL:
+            problems.append(FieldProblem("page_url", f"is longer than {MAX_URL} characters"))
+        elif page_url and not page_url.startswith(("http://", "https://")):
+            problems.append(FieldProblem("page_url", "must be an http(s) address"))
+
+    if problems or address is None:
+        raise InvalidInput(problems)
+    submitted = {
+        k: raw[k]
+        for k in ("email", "name", "phone", "language", "channels", "consent", "notice", "page_url")
+        if k in raw
+    }
+    return OptInForm(address, name, phone, language, channels, notice, page_url, submitted)
+
+
+def request_opt_in(
+    uow: UnitOfWork, deps: Deps, form: OptInForm, context: RequestContext,
+    *, method: Method = Method.WEB_FORM, source: str | None = None,
+) -> OptInOutcome:
+    """Record an opt-in and send what it calls for; known and unknown addresses look alike."""
+    now = deps.clock.now()
+    double = deps.practice.double_opt_in
+    with uow:
+        session = uow.session
+        notice = ledger.resolve_notice(session, form.notice, form.language)
+        contact = ledger.get_or_create_contact(
+            session, form.address, name=form.name, phone=form.phone,
+            language=form.language, now=now,
+        )
+        # A stranger's form post must not overwrite what we hold; it only fills gaps.
+        if contact.name is None and form.name:
+            contact.name = form.name
+        if contact.phone is None and form.phone:
+            contact.phone = form.phone
+        evidence = EvidenceData(
+            ip=context.ip, source_ip=context.source_ip, user_agent=context.user_agent,
+            page_url=form.page_url, fields=form.submitted,
+        )
+        kind = EventKind.REQUESTED if double else EventKind.GRANTED
+        changed: list[str] = []
+        first_event_id: int | None = None
+        for channel in form.channels:
+            current = ledger.subscription(session, contact, channel, lock=True)
+            if current is not None and current.state == SubscriptionState.SUBSCRIBED and not (
+                channel == Channel.EMAIL.value and contact.email_undeliverable_at is not None
+            ):
+                # A bounced address opting in again is asked (or, single opt-in, taken) anew.
+                continue
+            event = ledger.record(
+                session, contact, channel, kind, method, Actor.person(),
+                now=now, notice=notice, evidence=evidence, source=source,
+            )
+            first_event_id = first_event_id or event.id
+            changed.append(channel)
+
+        if changed and double:
+            email_sub = ledger.subscription(session, contact, Channel.EMAIL.value, lock=True)
+            last_sent = email_sub.confirmation_sent_at if email_sub else None
+            if last_sent is None or now - last_sent >= CONFIRMATION_COOLDOWN:
+                pending = [
+                    ch for ch in form.channels
+                    if (s := ledger.subscription(session, contact, ch)) is not None
+                    and s.state == SubscriptionState.PENDING
+                ]
+                token = deps.tokens.sign(
+                    Purpose.CONFIRM, {"c": contact.public_id, "r": first_event_id, "ch": pending}
+                )
+                letters.queue_confirmation(
+                    session, deps, contact, deps.link(Purpose.CONFIRM, token),
+                    key=f"confirm:{contact.public_id}:{first_event_id}", now=now,
+                )
+                if email_sub is not None:
+                    email_sub.confirmation_sent_at = now
+        elif changed and Channel.EMAIL.value in changed:
+            # Opting in again (single opt-in) brings a bounced address back to the register.
+            contact.email_undeliverable_at = None
+            letters.queue_welcome(
+                session, deps, contact, key=f"welcome:{contact.public_id}:{first_event_id}",
+                now=now,
+            )
+        uow.commit()
+    return OptInOutcome("pending" if double else "subscribed")
+
+
+@dataclass(frozen=True)
+class ConfirmationView:
+    """What the confirmation page shows before the button is pressed."""
+
+    masked_address: str
+    language: str
+    already_confirmed: bool
+
+
+class LinkNotUsable(Exception):
+    """A link that is invalid, expired or no longer applies; nothing was changed."""
+
+    def __init__(self, reason: str, language: str | None = None) -> None:
+        """Keep why (invalid or expired) and the contact's language when known."""
+        super().__init__(reason)
+        self.reason = reason
+        self.language = language
+
+
+def _confirm_payload(deps: Deps, token: str) -> tuple[str, list[str]]:
+    try:
+        payload = deps.tokens.verify(Purpose.CONFIRM, token)
+    except ExpiredToken:
+        raise LinkNotUsable("expired") from None
+    except InvalidToken:
+        raise LinkNotUsable("invalid") from None
+    contact_id, channels = payload.get("c"), payload.get("ch")
+    if not isinstance(contact_id, str) or not isinstance(channels, list):
+        raise LinkNotUsable("invalid")
+    return contact_id, [c for c in channels if c in ("email", "sms")]
+
+
+def view_confirmation(uow: UnitOfWork, deps: Deps, token: str) -> ConfirmationView:
+    """Describe what confirming would do, changing nothing."""
+    public_id, channels = _confirm_payload(deps, token)
+    with uow:
+        contact = ledger.find_contact(uow.session, public_id)
+        if contact is None or contact.erased_at is not None or contact.email is None:
+            raise LinkNotUsable("invalid")
+        states = [ledger.subscription(uow.session, contact, ch) for ch in channels]
+        if any(s is None or s.state == SubscriptionState.UNSUBSCRIBED for s in states):
+            raise LinkNotUsable("invalid", contact.language)
+        return ConfirmationView(
+            masked_address=mask_email(contact.email),
+            language=contact.language,
+            already_confirmed=all(
+                s is not None and s.state == SubscriptionState.SUBSCRIBED for s in states
+            ),
+        )
+
+
+def confirm_opt_in(
+    uow: UnitOfWork, deps: Deps, token: str, context: RequestContext
+) -> ConfirmationView:
+    """Confirm the pending channels named by a valid confirmation token; a repeat is harmless."""
+    public_id, channels = _confirm_payload(deps, token)
+    now = deps.clock.now()
+    with uow:
+        session = uow.session
+        contact = ledger.find_contact(session, public_id, lock=True)
+        if contact is None or contact.erased_at is not None or contact.email is None:
+            raise LinkNotUsable("invalid")
+        subs = {ch: ledger.subscription(session, contact, ch, lock=True) for ch in channels}
+        if any(s is None or s.state == SubscriptionState.UNSUBSCRIBED for s in subs.values()):
+            # The person withdrew after asking; an old link must not undo that.
+            raise LinkNotUsable("invalid", contact.language)
+        evidence = EvidenceData(ip=context.ip, user_agent=context.user_agent)
+        confirmed_email = False
+        for channel, sub in subs.items():
+            if sub is None or sub.state != SubscriptionState.PENDING:
+                continue
+            notice = (
+                ledger.NoticeRef(sub.notice_version, contact.language)
+                if sub.notice_version else None
+            )
+            event = ledger.record(
+                session, contact, channel, EventKind.CONFIRMED, Method.CONFIRMATION_LINK,
+                Actor.person(), now=now, notice=notice, evidence=evidence,
+            )
+            if channel == Channel.EMAIL.value:
+                confirmed_email = True
+                welcome_key = f"welcome:{contact.public_id}:{event.id}"
+        if contact.email_undeliverable_at is not None and confirmed_email:
+            # Confirming proves the address works again.
+            contact.email_undeliverable_at = None
+        if confirmed_email:
+            letters.queue_welcome(session, deps, contact, key=welcome_key, now=now)
+        view = ConfirmationView(mask_email(contact.email), contact.language, True)
+        uow.commit()
+    return view

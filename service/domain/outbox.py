@@ -1,0 +1,178 @@
+"""The outbox: side effects recorded in the transaction that caused them."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from service.domain.models import OutboxItem, OutboxStatus
+
+MAX_BACKOFF = timedelta(hours=1)
+# Enough attempts at a one-hour cap to keep trying for about three days.
+MAX_ATTEMPTS = 80
+
+
+def _insert(session: Session) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    idempotency_key: str,
+    payload: Mapping[str, Any],
+    *,
+    now: datetime,
+    contact_id: int | None = None,
+    not_before: datetime | None = None,
+) -> None:
+    """Queue a side effect once per idempotency key; a repeat of the key is ignored."""
+    stmt = (
+        _insert(session)(OutboxItem)
+        .values(
+            kind=kind,
+            idempotency_key=idempotency_key,
+            payload_json=json.dumps(payload, sort_keys=True),
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            created_at=now,
+            not_before=not_before or now,
+            contact_id=contact_id,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    session.execute(stmt)
+
+
+def enqueue_coalesced(
+    session: Session,
+    kind: str,
+    coalesce_key: str,
+    payload: Mapping[str, Any],
+    *,
+    now: datetime,
+    delay: timedelta = timedelta(0),
+) -> None:
+    """Queue work that many changes can share: while one such item waits, no second is added."""
+    stmt = (
+        _insert(session)(OutboxItem)
+        .values(
+            kind=kind,
+            idempotency_key=f"{coalesce_key}:{now.isoformat()}:{random.getrandbits(48):x}",
+            coalesce_key=coalesce_key,
+            payload_json=json.dumps(payload, sort_keys=True),
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            created_at=now,
+            not_before=now + delay,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["coalesce_key"],
+            # Literal SQL, not bound parameters: once psycopg prepares the statement, a
+            # generic plan cannot match "status = $1" to the partial index and fails.
+            index_where=text("status = 'pending' AND coalesce_key IS NOT NULL"),
+        )
+    )
+    session.execute(stmt)
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    """An outbox item one worker holds for a while."""
+
+    id: int
+    kind: str
+    idempotency_key: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+def claim_due(
+    session: Session, *, now: datetime, lease: timedelta, limit: int = 10,
+    kinds: tuple[str, ...] | None = None,
+) -> list[ClaimedItem]:
+    """Take due items (and items whose holder died) for this worker, skipping locked rows."""
+    due = or_(
+        and_(OutboxItem.status == OutboxStatus.PENDING, OutboxItem.not_before <= now),
+        and_(OutboxItem.status == OutboxStatus.RUNNING, OutboxItem.locked_until < now),
+    )
+    query = select(OutboxItem).where(due)
+    if kinds:
+        query = query.where(OutboxItem.kind.in_(kinds))
+    query = query.order_by(OutboxItem.not_before, OutboxItem.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    claimed = []
+    for row in rows:
+        # Leaving "pending" frees a coalesce slot: later changes queue a fresh item.
+        row.status = OutboxStatus.RUNNING
+        row.locked_until = now + lease
+        row.attempts += 1
+        claimed.append(
+            ClaimedItem(
+                id=row.id,
+                kind=row.kind,
+                idempotency_key=row.idempotency_key,
+                payload=json.loads(row.payload_json),
+                attempts=row.attempts,
+                created_at=row.created_at,
+            )
+        )
+    return claimed
+
+
+def complete(session: Session, item_id: int, *, now: datetime) -> None:
+    """Mark an item done."""
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
+        .values(status=OutboxStatus.DONE, done_at=now, locked_until=None, last_error=None)
+    )
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """Return how long to wait after a failed attempt: exponential, capped, with jitter."""
+    base = min(MAX_BACKOFF.total_seconds(), 5.0 * (2 ** max(attempts - 1, 0)))
+    jitter = (rng or random).uniform(0.5, 1.0)
+    return timedelta(seconds=base * jitter)
+
+
+def fail(
+    session: Session, item_id: int, error: str, *, now: datetime,
+    retry_after: timedelta | None = None,
+) -> None:
+    """Record a failed attempt and schedule the next one (or give up after about three days)."""
+    item = session.get(OutboxItem, item_id, with_for_update=False)
+    if item is None:
+        return
+    item.last_error = error[:2000]
+    item.locked_until = None
+    if item.attempts >= MAX_ATTEMPTS:
+        item.status = OutboxStatus.DEAD
+        return
+    if item.coalesce_key is not None:
+        newer = session.scalar(
+            select(OutboxItem.id).where(
+                OutboxItem.coalesce_key == item.coalesce_key,
+                OutboxItem.status == OutboxStatus.PENDING,
+                OutboxItem.id != item.id,
+            )
+        )
+        if newer is not None:
+            # A later pass is already queued and will do this work too.
+            item.status = OutboxStatus.DONE
+            item.done_at = now
+            return
+    item.status = OutboxStatus.PENDING
+    item.not_before = now + (retry_after or backoff(item.attempts))

@@ -1,0 +1,66 @@
+"""Small interfaces through which the core reaches the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Tell the current time."""
+
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware in UTC."""
+        ...
+
+
+class Mailer(Protocol):
+    """Deliver one fully rendered message."""
+
+    def deliver(self, message_id: str, sender: str, recipients: Sequence[str], raw: bytes) -> None:
+        """Deliver the message or raise MailDeliveryError; delivering twice must be harmless."""
+        ...
+
+
+class MailDeliveryError(Exception):
+    """The message could not be delivered now; try again later."""
+
+
+@dataclass(frozen=True)
+class MirrorReport:
+    """What one mirror pass found and did."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    requests: int = 0
+    repaired_layout: bool = False
+
+    @property
+    def drift(self) -> bool:
+        """Tell whether the mirror differed from the register."""
+        return bool(self.added or self.changed or self.removed or self.repaired_layout)
+
+
+class MirrorUnavailable(Exception):
+    """The mirror's backend is out of reach or over quota now; the pass should be retried."""
+
+
+class MirrorMisconfigured(Exception):
+    """The mirror cannot work until a person fixes its configuration; the message says what."""
+
+
+class RegisterMirror(Protocol):
+    """A place where the register is shown: a Google Sheet tab or a local spreadsheet file.
+
+    The first column of every row is the contact key (the contact's public id); rows are
+    matched by it, never by position.
+    """
+
+    def apply(
+        self, header: Sequence[str], rows: Sequence[Sequence[str]], *, check_only: bool = False
+    ) -> MirrorReport:
+        """Make the mirror show exactly header and rows (or only compare when check_only)."""
+        ...

@@ -1,0 +1,98 @@
+"""Retention: remove opt-ins never confirmed, and clear old IP addresses from evidence and logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import case, delete, func, select, update
+
+from service.domain import audit
+from service.domain.context import Deps
+from service.domain.ledger import Actor
+from service.domain.models import (
+    ActorType,
+    AuditEntry,
+    Contact,
+    ContactCorrection,
+    Evidence,
+    OutboxItem,
+    Subscription,
+    SubscriptionState,
+)
+from service.domain.uow import UnitOfWork
+
+RETENTION_ACTOR = Actor(ActorType.SYSTEM, "retention")
+DEFAULT_PENDING_DAYS = 30
+DEFAULT_IP_DAYS = 365
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What one retention run removed or cleared."""
+
+    pending_removed: int
+    evidence_ips_cleared: int
+    audit_ips_cleared: int
+
+
+def apply_retention(
+    uow: UnitOfWork, deps: Deps, *, pending_days: int = DEFAULT_PENDING_DAYS,
+    ip_days: int = DEFAULT_IP_DAYS, dry_run: bool = False,
+    forget_messages: Callable[[Sequence[str]], None] | None = None,
+) -> RetentionReport:
+    """Remove people whose opt-in was never confirmed within pending_days; clear IPs older
+    than ip_days. The ledger keeps its events (no personal data); the people become tombstones.
+    """
+    if pending_days < 1 or ip_days < 1:
+        raise ValueError("retention periods must be at least one day")
+    now = deps.clock.now()
+    pending_cutoff = now - timedelta(days=pending_days)
+    ip_cutoff = now - timedelta(days=ip_days)
+    message_ids: list[str] = []
+    with uow:
+        session = uow.session
+        # Contacts whose every subscription is pending, the newest older than the cutoff.
+        stale = select(Subscription.contact_id).group_by(Subscription.contact_id).having(
+            func.max(Subscription.since) < pending_cutoff,
+            func.sum(case((Subscription.state != SubscriptionState.PENDING.value, 1),
+                          else_=0)) == 0,
+        )
+        contacts = list(session.scalars(
+            select(Contact).where(Contact.erased_at.is_(None), Contact.id.in_(stale))
+            .with_for_update()))
+        for contact in contacts:
+            for item in session.scalars(select(OutboxItem)
+                                        .where(OutboxItem.contact_id == contact.id)):
+                payload = json.loads(item.payload_json)
+                if isinstance(payload, dict) and isinstance(payload.get("message_id"), str):
+                    message_ids.append(payload["message_id"])
+            session.execute(delete(OutboxItem).where(OutboxItem.contact_id == contact.id))
+            session.execute(delete(Evidence).where(Evidence.contact_id == contact.id))
+            session.execute(delete(ContactCorrection)
+                            .where(ContactCorrection.contact_id == contact.id))
+            contact.email = contact.email_key = contact.name = contact.phone = None
+            contact.flagged_reason = None
+            contact.erased_at = contact.updated_at = now
+        evidence_ips = session.execute(
+            update(Evidence).where(Evidence.recorded_at < ip_cutoff,
+                                   (Evidence.ip.is_not(None)) | (Evidence.source_ip.is_not(None)))
+            .values(ip=None, source_ip=None))
+        audit_ips = session.execute(
+            update(AuditEntry).where(AuditEntry.occurred_at < ip_cutoff,
+                                     AuditEntry.ip.is_not(None)).values(ip=None))
+        report = RetentionReport(len(contacts), int(getattr(evidence_ips, "rowcount", 0) or 0),
+                                 int(getattr(audit_ips, "rowcount", 0) or 0))
+        if dry_run:
+            return report
+        audit.append(session, RETENTION_ACTOR, "retention.run", detail={
+            "pending_days": pending_days, "ip_days": ip_days,
+            "pending_removed": report.pending_removed,
+            "evidence_ips_cleared": report.evidence_ips_cleared,
+            "audit_ips_cleared": report.audit_ips_cleared}, now=now)
+        uow.commit()
+    if forget_messages is not None and message_ids:
+        forget_messages(message_ids)
+    return report

@@ -1,0 +1,409 @@
+"""Leaving the register: the unsubscribe link, its answer page, undo, and "send me my link"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.domain import audit, ledger, letters
+from service.domain.context import Deps
+from service.domain.i18n import t
+from service.domain.ledger import Actor, EvidenceData
+from service.domain.models import (
+    Channel,
+    ConsentEvent,
+    Contact,
+    EventKind,
+    Evidence,
+    Method,
+    SubscriptionState,
+)
+from service.domain.normalize import FieldProblem, InvalidInput, mask_email, parse_email
+from service.domain.optin import LinkNotUsable, RequestContext
+from service.domain.tokens import LIFETIMES, ExpiredToken, InvalidToken, Purpose
+from service.domain.uow import UnitOfWork
+
+CHANNELS = (Channel.EMAIL.value, Channel.SMS.value)
+# Withdrawals made through the link by the person; only these may be undone or given a reason.
+LINK_METHODS = (Method.UNSUBSCRIBE_PAGE.value, Method.ONE_CLICK.value)
+REASONS = ("too_many", "not_relevant", "never_signed_up", "other")
+MAX_REASON_TEXT = 1000
+# "Send me my link" mails one contact at most once in this many seconds, however often asked.
+LINK_MAIL_WINDOW_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class UnsubscribeView:
+    """What the unsubscribe page shows: whose address, which channel; nothing is changed."""
+
+    masked_address: str
+    channel: str
+    language: str
+    subscribed: bool
+    other_channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WithdrawalOutcome:
+    """What a withdrawal through the link did, for the answer page."""
+
+    masked_address: str
+    channel: str
+    language: str
+    changed: tuple[str, ...]
+    other_channels: tuple[str, ...]
+    undo_token: str | None
+
+
+@dataclass(frozen=True)
+class UndoOutcome:
+    """What "I changed my mind" did."""
+
+    language: str
+    restored: tuple[str, ...]
+
+
+def mask_phone(phone: str) -> str:
+    """Show a phone number so its owner recognises it: +358 *** **67."""
+    return f"{phone[:4]} *** **{phone[-2:]}" if len(phone) > 6 else "***"
+
+
+def _unsubscribe_payload(deps: Deps, token: str) -> tuple[str, str]:
+    try:
+        payload = deps.tokens.verify(Purpose.UNSUBSCRIBE, token)
+    except InvalidToken:
+        raise LinkNotUsable("invalid") from None
+    public_id, channel = payload.get("c"), payload.get("ch")
+    if not isinstance(public_id, str) or channel not in CHANNELS:
+        raise LinkNotUsable("invalid")
+    return public_id, str(channel)
+
+
+def _live_contact(session: Session, public_id: str, *, lock: bool = False) -> Contact:
+    contact = ledger.find_contact(session, public_id, lock=lock)
+    # An erased contact is as unknown as a forged one: the answer must not differ.
+    if contact is None or contact.erased_at is not None:
+        raise LinkNotUsable("invalid")
+    return contact
+
+
+def _masked(contact: Contact, channel: str) -> str:
+    if channel == Channel.SMS.value:
+        return mask_phone(contact.phone) if contact.phone else "***"
+    return mask_email(contact.email) if contact.email else "***"
+
+
+def _active(session: Session, contact: Contact, channel: str) -> bool:
+    sub = ledger.subscription(session, contact, channel)
+    return sub is not None and sub.state in (
+        SubscriptionState.SUBSCRIBED.value, SubscriptionState.PENDING.value
+    )
+
+
+def _others(session: Session, contact: Contact, channel: str) -> tuple[str, ...]:
+    return tuple(ch for ch in CHANNELS if ch != channel and _active(session, contact, ch))
+
+
+def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView:
+    """Describe what the link would withdraw, changing nothing."""
+    public_id, channel = _unsubscribe_payload(deps, token)
+    with uow:
+        session = uow.session
+        contact = _live_contact(session, public_id)
+        return UnsubscribeView(
+            masked_address=_masked(contact, channel),
+            channel=channel,
+            language=contact.language,
+            subscribed=_active(session, contact, channel),
+            other_channels=_others(session, contact, channel),
+        )
+
+
+def _withdraw(
+    session: Session, contact: Contact, channels: Sequence[str], method: str, actor: Actor,
+    evidence: EvidenceData, *, now: datetime, source: str | None = None,
+) -> list[ConsentEvent]:
+    """Withdraw each channel that is subscribed or pending; the others are left alone."""
+    events = []
+    for channel in channels:
+        sub = ledger.subscription(session, contact, channel, lock=True)
+        if sub is None or sub.state == SubscriptionState.UNSUBSCRIBED.value:
+            continue
+        events.append(ledger.record(
+            session, contact, channel, EventKind.WITHDRAWN, method, actor,
+            now=now, evidence=evidence, source=source,
+        ))
+    return events
+
+
+def _undoable(session: Session, contact: Contact, now: datetime) -> list[int]:
+    """Return the person's own link withdrawals still young enough to be undone."""
+    window = LIFETIMES[Purpose.RESUBSCRIBE]
+    ids = []
+    for channel in CHANNELS:
+        sub = ledger.subscription(session, contact, channel)
+        if sub is None or sub.state != SubscriptionState.UNSUBSCRIBED.value:
+            continue
+        if sub.method in LINK_METHODS and sub.last_event_id and now - sub.since < window:
+            ids.append(sub.last_event_id)
+    return ids
+
+
+def _undo_token(deps: Deps, contact: Contact, event_ids: list[int]) -> str | None:
+    if not event_ids:
+        return None
+    return deps.tokens.sign(Purpose.RESUBSCRIBE, {"c": contact.public_id, "e": event_ids})
+
+
+def withdraw_by_link(
+    uow: UnitOfWork, deps: Deps, token: str, context: RequestContext, *,
+    one_click: bool, every_channel: bool = False,
+) -> WithdrawalOutcome:
+    """Withdraw the link's channel (or every channel) at once; a repeat changes nothing."""
+    public_id, channel = _unsubscribe_payload(deps, token)
+    now = deps.clock.now()
+    method = Method.ONE_CLICK if one_click else Method.UNSUBSCRIBE_PAGE
+    with uow:
+        session = uow.session
+        contact = _live_contact(session, public_id, lock=True)
+        channels = [channel, *(c for c in CHANNELS if c != channel)] if every_channel \
+            else [channel]
+        evidence = EvidenceData(ip=context.ip, user_agent=context.user_agent)
+        events = _withdraw(session, contact, channels, method, Actor.person(), evidence, now=now)
+        outcome = WithdrawalOutcome(
+            masked_address=_masked(contact, channel),
+            channel=channel,
+            language=contact.language,
+            changed=tuple(e.channel for e in events),
+            other_channels=_others(session, contact, channel),
+            undo_token=_undo_token(deps, contact, _undoable(session, contact, now)),
+        )
+        uow.commit()
+    return outcome
+
+
+def parse_reason(code: str | None, text: str | None) -> tuple[str, str | None]:
+    """Validate an optional reason: one of REASONS, with free text of bounded length."""
+    chosen = (code or "").strip() or "other"
+    if chosen not in REASONS:
+        raise InvalidInput([FieldProblem("reason", f"must be one of {', '.join(REASONS)}")])
+    detail = " ".join((text or "").split()) or None
+    if detail and len(detail) > MAX_REASON_TEXT:
+        raise InvalidInput(
+            [FieldProblem("text", f"is longer than {MAX_REASON_TEXT} characters")]
+        )
+    return chosen, detail
+
+
+def give_reason(
+    uow: UnitOfWork, deps: Deps, token: str, code: str | None, text: str | None
+) -> str:
+    """Keep the person's reason with the evidence of their withdrawal; return their language.
+
+    The reason may hold personal words, so it lives in Evidence (erasable), never in the event.
+    """
+    public_id, channel = _unsubscribe_payload(deps, token)
+    chosen, detail = parse_reason(code, text)
+    now = deps.clock.now()
+    with uow:
+        session = uow.session
+        contact = _live_contact(session, public_id, lock=True)
+        sub = ledger.subscription(session, contact, channel, lock=True)
+        if (sub is None or sub.state != SubscriptionState.UNSUBSCRIBED.value
+                or sub.method not in LINK_METHODS or sub.last_event_id is None):
+            # Only the person's own withdrawal through the link takes a reason.
+            return contact.language
+        note = f"reason: {chosen}" + (f"\n{detail}" if detail else "")
+        evidence = session.scalars(
+            select(Evidence).where(Evidence.event_id == sub.last_event_id)
+        ).first()
+        if evidence is None:
+            session.add(Evidence(event_id=sub.last_event_id, contact_id=contact.id, note=note,
+                                 recorded_at=now))
+        else:
+            evidence.note = note
+        language = contact.language
+        uow.commit()
+    return language
+
+
+def _undo_payload(deps: Deps, token: str) -> tuple[str, list[int]]:
+    try:
+        payload = deps.tokens.verify(Purpose.RESUBSCRIBE, token)
+    except ExpiredToken:
+        raise LinkNotUsable("expired") from None
+    except InvalidToken:
+        raise LinkNotUsable("invalid") from None
+    public_id, event_ids = payload.get("c"), payload.get("e")
+    if not isinstance(public_id, str) or not isinstance(event_ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in event_ids
+    ):
+        raise LinkNotUsable("invalid")
+    return public_id, event_ids
+
+
+def view_undo(uow: UnitOfWork, deps: Deps, token: str) -> str:
+    """Check an undo link and return the contact's language, changing nothing."""
+    public_id, _ = _undo_payload(deps, token)
+    with uow:
+        return _live_contact(uow.session, public_id).language
+
+
+def undo_withdrawal(
+    uow: UnitOfWork, deps: Deps, token: str, context: RequestContext
+) -> UndoOutcome:
+    """Subscribe again, as a new consent, the channels this undo token's withdrawals left.
+
+    A channel whose state has moved on since (a complaint, staff action, another opt-in) is
+    left as it is: the undo reverses exactly the withdrawal it was issued for.
+    """
+    public_id, event_ids = _undo_payload(deps, token)
+    now = deps.clock.now()
+    with uow:
+        session = uow.session
+        contact = _live_contact(session, public_id, lock=True)
+        restored = []
+        for event_id in event_ids:
+            event = session.get(ConsentEvent, event_id)
+            if event is None or event.contact_id != contact.id \
+                    or event.kind != EventKind.WITHDRAWN.value or event.method not in LINK_METHODS:
+                continue
+            sub = ledger.subscription(session, contact, event.channel, lock=True)
+            if sub is None or sub.last_event_id != event.id:
+                continue
+            notice = ledger.NoticeRef(sub.notice_version, contact.language) \
+                if sub.notice_version else None
+            ledger.record(
+                session, contact, event.channel, EventKind.GRANTED, Method.UNDO_LINK,
+                Actor.person(), now=now, notice=notice,
+                evidence=EvidenceData(ip=context.ip, user_agent=context.user_agent,
+                                      note=f"undoes withdrawal event {event.id}"),
+            )
+            restored.append(event.channel)
+        outcome = UndoOutcome(contact.language, tuple(restored))
+        uow.commit()
+    return outcome
+
+
+def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> None:
+    """Mail the unsubscribe link to an address on the register; silently do nothing otherwise.
+
+    The caller answers the same either way, so the page tells nobody who is on the list.
+    """
+    address = parse_email(raw_email or "")
+    now = deps.clock.now()
+    with uow:
+        session = uow.session
+        contact = ledger.find_contact_by_email(session, address.key)
+        if contact is None or contact.email is None or contact.email_undeliverable_at:
+            return
+        sub = ledger.subscription(session, contact, Channel.EMAIL.value)
+        if sub is None or sub.state != SubscriptionState.SUBSCRIBED.value:
+            return
+        lang = contact.language
+        org = deps.practice.organization
+        url = letters.unsubscribe_url(deps, contact)
+        window = int(now.timestamp()) // LINK_MAIL_WINDOW_SECONDS
+        letters.queue_to_contact(
+            session, deps, contact,
+            # One message per window, however many times the form is sent.
+            key=f"unsubscribe-link:{contact.public_id}:{window}",
+            subject=t(lang, "mail.link.subject", org=org),
+            paragraphs=t(lang, "mail.link.body", org=org, link=url).split("\n\n"),
+            now=now,
+            action=(t(lang, "mail.link.button"), url),
+        )
+        uow.commit()
+
+
+@dataclass(frozen=True)
+class WithdrawalRequest:
+    """A withdrawal another system asks for on the person's behalf."""
+
+    email: str | None
+    contact_id: str | None
+    channels: tuple[str, ...]
+    reason: str | None
+
+
+def parse_withdrawal_request(raw: object) -> WithdrawalRequest:
+    """Validate {email | contact_id, channels?, reason?}, naming every field at fault."""
+    problems: list[FieldProblem] = []
+    if not isinstance(raw, dict):
+        raise InvalidInput([FieldProblem("body", "must be a JSON object")])
+    email, contact_id = raw.get("email"), raw.get("contact_id")
+    if email is not None and not isinstance(email, str):
+        problems.append(FieldProblem("email", "must be text"))
+    if contact_id is not None and not isinstance(contact_id, str):
+        problems.append(FieldProblem("contact_id", "must be text"))
+    if not email and not contact_id:
+        problems.append(FieldProblem("email", "is required unless contact_id is given"))
+    elif email and contact_id:
+        problems.append(FieldProblem("contact_id", "give either email or contact_id, not both"))
+    if isinstance(email, str) and email:
+        try:
+            parse_email(email)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+    channels_raw = raw.get("channels", list(CHANNELS))
+    if isinstance(channels_raw, str):
+        channels_raw = [channels_raw]
+    channels: list[str] = []
+    if not isinstance(channels_raw, list) or not channels_raw or any(
+        c not in CHANNELS for c in channels_raw
+    ):
+        problems.append(FieldProblem("channels", "must be a list of email and/or sms"))
+    else:
+        channels = [c for c in CHANNELS if c in channels_raw]
+    reason = raw.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_TEXT):
+        problems.append(FieldProblem("reason", f"must be text of at most {MAX_REASON_TEXT} "
+                                               "characters"))
+    if problems:
+        raise InvalidInput(problems)
+    return WithdrawalRequest(
+        email=email if isinstance(email, str) and email else None,
+        contact_id=contact_id if isinstance(contact_id, str) and contact_id else None,
+        channels=tuple(channels),
+        reason=(reason.strip() or None) if isinstance(reason, str) else None,
+    )
+
+
+def withdraw_on_request(
+    uow: UnitOfWork, deps: Deps, request: WithdrawalRequest, actor: Actor, *,
+    ip: str | None,
+) -> tuple[str, ...]:
+    """Withdraw the named channels for whoever holds the address or id, with actor recorded.
+
+    Returns the channels asked for whether or not anybody matched, so the answer reveals nothing.
+    """
+    now = deps.clock.now()
+    with uow:
+        session = uow.session
+        contact: Contact | None
+        if request.email:
+            contact = ledger.find_contact_by_email(session, parse_email(request.email).key,
+                                                   lock=True)
+        else:
+            contact = ledger.find_contact(session, request.contact_id or "", lock=True)
+            if contact is not None and contact.erased_at is not None:
+                contact = None
+        changed: list[str] = []
+        if contact is not None:
+            evidence = EvidenceData(source_ip=ip, note=request.reason)
+            events = _withdraw(session, contact, request.channels, Method.STAFF_ON_REQUEST,
+                               actor, evidence, now=now, source="api")
+            changed = [e.channel for e in events]
+        audit.append(
+            session, actor, "withdrawal.request",
+            contact.public_id if contact is not None else None, ip,
+            {"channels": list(request.channels), "changed": changed,
+             "matched": contact is not None},
+            now=now,
+        )
+        uow.commit()
+    return request.channels

@@ -1,0 +1,315 @@
+"""Consent given out loud, at the desk or on the phone, its receipt and "I never agreed"."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.domain import audit, ledger, letters
+from service.domain.context import Deps
+from service.domain.i18n import t
+from service.domain.ledger import Actor, EvidenceData
+from service.domain.models import (
+    Channel,
+    ConsentEvent,
+    Contact,
+    EventKind,
+    Method,
+    SubscriptionState,
+)
+from service.domain.normalize import (
+    Address,
+    FieldProblem,
+    InvalidInput,
+    mask_email,
+    parse_email,
+    parse_language,
+    parse_name,
+    parse_phone,
+)
+from service.domain.optin import LinkNotUsable, RequestContext
+from service.domain.tokens import InvalidToken, Purpose
+from service.domain.uow import UnitOfWork
+
+MAX_NOTE = 2000
+DISPUTED = "disputed_receipt"
+
+
+class VerbalMethod(enum.StrEnum):
+    """How the consent was given out loud (the API's `method` values)."""
+
+    IN_PERSON = "in_person"
+    PHONE = "phone"
+
+
+LEDGER_METHOD = {VerbalMethod.IN_PERSON: Method.VERBAL_IN_PERSON,
+                 VerbalMethod.PHONE: Method.VERBAL_PHONE}
+
+
+@dataclass(frozen=True)
+class VerbalConsent:
+    """A validated consent given out loud."""
+
+    address: Address | None
+    phone: str | None
+    name: str | None
+    language: str
+    channels: tuple[str, ...]
+    method: VerbalMethod
+    notice: int | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class VerbalOutcome:
+    """What recording it did."""
+
+    contact_id: str
+    channels: tuple[str, ...]
+    notice_version: int
+    receipt_sent: bool
+
+
+def _text(raw: Mapping[str, Any], name: str, problems: list[FieldProblem]) -> str | None:
+    value = raw.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        problems.append(FieldProblem(name, "must be text"))
+        return None
+    return value.strip() or None
+
+
+def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> VerbalConsent:
+    """Validate a verbal consent (a staff form or the API), naming every field at fault."""
+    problems: list[FieldProblem] = []
+    address = None
+    email = _text(raw, "email", problems)
+    if email:
+        try:
+            address = parse_email(email)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+    phone = None
+    phone_text = _text(raw, "phone", problems)
+    if phone_text:
+        try:
+            phone = parse_phone(phone_text)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+    if not email and not phone_text:
+        problems.append(FieldProblem("email", "give an email address and/or a phone number"))
+    name = None
+    name_text = _text(raw, "name", problems)
+    if name_text:
+        try:
+            name = parse_name(name_text)
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
+    language = default_language
+    try:
+        language = parse_language(_text(raw, "language", problems), default_language)
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+
+    raw_channels = raw.get("channels")
+    if raw_channels is None or raw_channels == "" or raw_channels == []:
+        problems.append(FieldProblem("channels", "choose at least one: email, sms"))
+        channels: tuple[str, ...] = ()
+    else:
+        values = [raw_channels] if isinstance(raw_channels, str) else raw_channels
+        if not isinstance(values, list) or any(v not in ("email", "sms") for v in values):
+            problems.append(FieldProblem("channels", "may contain only email and sms"))
+            channels = ()
+        else:
+            channels = tuple(c for c in ("email", "sms") if c in values)
+    if "email" in channels and email is None:
+        problems.append(FieldProblem("email", "is required for the email channel"))
+    if "sms" in channels and phone_text is None:
+        problems.append(FieldProblem("phone", "is required for the sms channel"))
+
+    method_raw = raw.get("method")
+    method = VerbalMethod.IN_PERSON
+    try:
+        method = VerbalMethod(str(method_raw))
+    except ValueError:
+        problems.append(FieldProblem("method", "must be in_person or phone"))
+
+    notice: int | None = None
+    notice_raw = raw.get("notice")
+    if notice_raw not in (None, ""):
+        if isinstance(notice_raw, int) and not isinstance(notice_raw, bool) and notice_raw > 0:
+            notice = notice_raw
+        elif isinstance(notice_raw, str) and notice_raw.strip().isdigit():
+            notice = int(notice_raw.strip())
+        else:
+            problems.append(FieldProblem("notice", "must be a notice version number"))
+
+    note = _text(raw, "note", problems)
+    if note and len(note) > MAX_NOTE:
+        problems.append(FieldProblem("note", f"is longer than {MAX_NOTE} characters"))
+    if problems:
+        raise InvalidInput(problems)
+    return VerbalConsent(address, phone, name, language, channels, method, notice, note)
+
+
+def _contact_for(session: Session, form: VerbalConsent, now: datetime) -> Contact:
+    """Return the contact the consent is about: by address, else by phone, else a new one."""
+    if form.address is not None:
+        contact = ledger.get_or_create_contact(
+            session, form.address, name=form.name, phone=form.phone, language=form.language,
+            now=now,
+        )
+    else:
+        contact = session.scalars(
+            select(Contact).where(Contact.phone == form.phone, Contact.erased_at.is_(None))
+            .order_by(Contact.id).with_for_update()
+        ).first() or _new_phone_contact(session, form, now)
+    # What the person says now fills gaps; staff correct existing details on the contact page.
+    if contact.name is None and form.name:
+        contact.name = form.name
+    if contact.phone is None and form.phone:
+        contact.phone = form.phone
+    return contact
+
+
+def _new_phone_contact(session: Session, form: VerbalConsent, now: datetime) -> Contact:
+    contact = Contact(public_id=str(uuid.uuid4()), email=None, email_key=None, name=form.name,
+                      phone=form.phone, language=form.language, soft_bounces=0,
+                      created_at=now, updated_at=now)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def local_date(deps: Deps, when: datetime) -> str:
+    """Return a date as people read it in the practice's time zone (d.m.yyyy)."""
+    local = when.astimezone(ZoneInfo(deps.practice.timezone))
+    return f"{local.day}.{local.month}.{local.year}"
+
+
+def record_verbal_consent(
+    uow: UnitOfWork, deps: Deps, form: VerbalConsent, actor: Actor, *, witness: str,
+    ip: str | None, user_agent: str | None = None, source: str | None = None,
+) -> VerbalOutcome:
+    """Grant the consent at once with the staff account as witness, and mail the receipt."""
+    now = deps.clock.now()
+    with uow:
+        session = uow.session
+        notice = ledger.resolve_notice(session, form.notice, form.language)
+        contact = _contact_for(session, form, now)
+        evidence = EvidenceData(
+            source_ip=ip, user_agent=user_agent, note=form.note,
+            fields={"email": form.address.display if form.address else None,
+                    "phone": form.phone, "name": form.name, "language": form.language,
+                    "channels": list(form.channels), "method": form.method.value,
+                    "notice": notice.version, "witness": witness},
+        )
+        events = [
+            ledger.record(session, contact, channel, EventKind.GRANTED, LEDGER_METHOD[form.method],
+                          actor, now=now, notice=notice, evidence=evidence, witness=witness,
+                          source=source)
+            for channel in form.channels
+        ]
+        if Channel.EMAIL.value in form.channels and contact.email_undeliverable_at is not None:
+            # The person has just told us the address again.
+            contact.email_undeliverable_at = None
+        receipt = contact.email is not None
+        if receipt:
+            _queue_receipt(session, deps, contact, events, now)
+        audit.append(session, actor, "consent.verbal", contact.public_id, ip,
+                     {"channels": list(form.channels), "method": form.method.value,
+                      "notice": notice.version}, now=now)
+        outcome = VerbalOutcome(contact.public_id, form.channels, notice.version, receipt)
+        uow.commit()
+    return outcome
+
+
+def _queue_receipt(session: Session, deps: Deps, contact: Contact,
+                   events: list[ConsentEvent], now: datetime) -> None:
+    lang = contact.language
+    org = deps.practice.organization
+    token = deps.tokens.sign(Purpose.DISPUTE, {"c": contact.public_id,
+                                               "e": [e.id for e in events]})
+    link = deps.link(Purpose.DISPUTE, token)
+    channels = ", ".join(t(lang, f"channel.{e.channel}").lower() for e in events)
+    body = t(lang, "mail.receipt.body", name=f" {contact.name}" if contact.name else "",
+             date=local_date(deps, now), org=org, channels=channels, address=contact.email,
+             link=link)
+    letters.queue_to_contact(
+        session, deps, contact, key=f"receipt:{contact.public_id}:{events[0].id}",
+        subject=t(lang, "mail.receipt.subject", org=org), paragraphs=body.split("\n\n"),
+        now=now, action=(t(lang, "mail.receipt.button"), link),
+    )
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    """What the "I never agreed" page shows."""
+
+    masked_address: str
+    language: str
+
+
+def _dispute_payload(deps: Deps, token: str) -> tuple[str, list[int]]:
+    try:
+        payload = deps.tokens.verify(Purpose.DISPUTE, token)
+    except InvalidToken:
+        raise LinkNotUsable("invalid") from None
+    public_id, event_ids = payload.get("c"), payload.get("e")
+    if not isinstance(public_id, str) or not isinstance(event_ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in event_ids
+    ):
+        raise LinkNotUsable("invalid")
+    return public_id, event_ids
+
+
+def _live(session: Session, public_id: str, *, lock: bool = False) -> Contact:
+    contact = ledger.find_contact(session, public_id, lock=lock)
+    if contact is None or contact.erased_at is not None:
+        raise LinkNotUsable("invalid")
+    return contact
+
+
+def view_dispute(uow: UnitOfWork, deps: Deps, token: str) -> DisputeView:
+    """Describe the dispute page, changing nothing (a GET never changes state)."""
+    public_id, _ = _dispute_payload(deps, token)
+    with uow:
+        contact = _live(uow.session, public_id)
+        return DisputeView(mask_email(contact.email) if contact.email else "***",
+                           contact.language)
+
+
+def dispute_receipt(uow: UnitOfWork, deps: Deps, token: str,
+                    context: RequestContext) -> DisputeView:
+    """Withdraw what the receipt's consents granted and flag the contact for staff."""
+    public_id, event_ids = _dispute_payload(deps, token)
+    now = deps.clock.now()
+    with uow:
+        session = uow.session
+        contact = _live(session, public_id, lock=True)
+        channels = {e.channel for e in session.scalars(
+            select(ConsentEvent).where(ConsentEvent.id.in_(event_ids),
+                                       ConsentEvent.contact_id == contact.id))}
+        evidence = EvidenceData(ip=context.ip, user_agent=context.user_agent,
+                                note="the person says they never agreed (receipt link)")
+        for channel in sorted(channels):
+            sub = ledger.subscription(session, contact, channel, lock=True)
+            if sub is None or sub.state == SubscriptionState.UNSUBSCRIBED.value:
+                continue
+            ledger.record(session, contact, channel, EventKind.WITHDRAWN, Method.RECEIPT_DISPUTE,
+                          Actor.person(), now=now, evidence=evidence)
+        contact.flagged_reason = DISPUTED
+        contact.updated_at = now
+        view = DisputeView(mask_email(contact.email) if contact.email else "***",
+                           contact.language)
+        uow.commit()
+    return view

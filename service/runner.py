@@ -1,0 +1,74 @@
+"""Long-running processes: the web server with its in-process worker, and the worker alone."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from service.bootstrap import Container
+
+log = logging.getLogger("consent.runner")
+POLL_SECONDS = 0.5
+
+
+def run_worker(container: Container, stop: threading.Event) -> None:
+    """Drain the outbox until stopped, sleeping briefly when nothing is due."""
+    worker = container.worker()
+    log.info("worker started")
+    next_full_pass = 0.0
+    while not stop.is_set():
+        if time.monotonic() >= next_full_pass:
+            # A full pass now and then repairs hand edits even when nothing changed.
+            try:
+                container.schedule_mirror_pass()
+            except Exception:
+                log.exception("could not schedule the periodic mirror pass")
+            next_full_pass = time.monotonic() + container.settings.mirror_full_pass_seconds
+        try:
+            handled = worker.run_once()
+        except Exception:
+            # A database hiccup must not kill the worker; the next round tries again.
+            log.exception("worker round failed")
+            handled = 0
+        if handled == 0:
+            stop.wait(POLL_SECONDS)
+    log.info("worker stopped")
+
+
+def serve(container: Container, *, host: str, port: int, threads: int = 8) -> None:
+    """Serve the app with gunicorn (one process, threads) and a worker thread beside it."""
+    from gunicorn.app.base import BaseApplication
+
+    from service.web import create_app
+
+    app = create_app(container=container)
+    stop = threading.Event()
+
+    def start_worker(_server: Any) -> None:
+        threading.Thread(target=run_worker, args=(container, stop), daemon=True,
+                         name="outbox-worker").start()
+
+    def stop_worker(_server: Any, _worker: Any) -> None:
+        stop.set()
+
+    class EmbeddedServer(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{host}:{port}",
+                "workers": 1,
+                "worker_class": "gthread",
+                "threads": threads,
+                "accesslog": None,
+                "post_worker_init": start_worker,
+                "worker_exit": stop_worker,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    print(f"consent-register listening on http://{host}:{port}/ (form: /subscribe)", flush=True)
+    EmbeddedServer().run()

@@ -1,0 +1,102 @@
+"""The Flask app: public pages, the API and, later, the staff pages."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from service.bootstrap import Container, build
+from service.domain.normalize import InvalidInput
+from service.settings import Settings, load_settings
+from service.web import answers
+
+log = logging.getLogger("consent.web")
+
+MAX_BODY = 64 * 1024
+
+
+def client_ip() -> str:
+    """Return the caller's IP (after the trusted proxies, if any)."""
+    return request.remote_addr or "unknown"
+
+
+def create_app(
+    settings: Settings | None = None, *, container: Container | None = None
+) -> Flask:
+    """Build the web app around a container (built from the environment when not given)."""
+    if container is None:
+        container = build(settings or load_settings())
+    settings = container.settings
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        SECRET_KEY=settings.secret_keys[-1],
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url_is_https,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["consent"] = container
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies
+        )
+
+    limiter = Limiter(
+        key_func=client_ip,
+        app=app,
+        storage_uri=settings.ratelimit_storage_url,
+        default_limits=[],
+        headers_enabled=True,
+        # A rate-limit store that is down must not take opt-ins out of service.
+        swallow_errors=True,
+    )
+    app.extensions["consent.limiter"] = limiter
+
+    from service.web import health, openapi, public
+
+    app.register_blueprint(public.build_blueprint(container, limiter))
+    app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
+    from service.web import api as api_web
+    from service.web import unsubscribe as unsubscribe_web
+    app.register_blueprint(unsubscribe_web.build_blueprint(container, limiter))
+    app.register_blueprint(api_web.build_blueprint(container, limiter))
+    from service.web import webhooks as webhooks_web
+    app.register_blueprint(webhooks_web.build_blueprint(container, limiter))
+    from service.web import staff as staff_web
+
+    staff_web.init_app(app, container, limiter)
+
+    @app.before_request
+    def _remember_start() -> None:
+        g.language = answers.page_language(container.settings.default_language)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        return answers.secure(response, container.settings)
+
+    @app.errorhandler(InvalidInput)
+    def _invalid(exc: InvalidInput) -> Any:
+        return answers.invalid_input(exc)
+
+    @app.errorhandler(RateLimitExceeded)
+    def _limited(exc: RateLimitExceeded) -> Any:
+        return answers.problem(429, "rate_limited", "error.rate_limited")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        return answers.http_error(exc)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return answers.problem(500, "internal_error", "error.generic_title")
+
+    return app

@@ -1,0 +1,225 @@
+"""Words of the staff pages, in Finnish (the default) and English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STAFF_LANGUAGES = ("fi", "en")
+
+WORDS: dict[str, tuple[str, str]] = {
+    # key: (Finnish, English)
+    "app": ("Markkinointirekisteri", "Marketing register"),
+    "nav.search": ("Hae henkilöä", "Find a person"),
+    "nav.verbal": ("Kirjaa suullinen lupa", "Record verbal consent"),
+    "nav.account": ("Oma tili", "My account"),
+    "nav.accounts": ("Käyttäjät", "Accounts"),
+    "nav.notices": ("Lupatekstit", "Consent wording"),
+    "nav.audit": ("Lokitiedot", "Audit log"),
+    "nav.logout": ("Kirjaudu ulos", "Log out"),
+    "lang.other": ("In English", "Suomeksi"),
+    "login.title": ("Kirjaudu sisään", "Log in"),
+    "login.name": ("Käyttäjätunnus", "User name"),
+    "login.password": ("Salasana", "Password"),
+    "login.submit": ("Kirjaudu", "Log in"),
+    "login.failed": (
+        "Kirjautuminen epäonnistui. Tarkista tunnus ja salasana. Kymmenen peräkkäisen "
+        "virheen jälkeen tili lukitaan 15 minuutiksi.",
+        "Login failed. Check the name and password. After ten failed attempts in a row the "
+        "account is locked for 15 minutes.",
+    ),
+    "login.expired": ("Istunto vanheni. Kirjaudu uudelleen.",
+                      "Your session expired. Log in again."),
+    "code.title": ("Kaksivaiheinen tunnistus", "Two-step verification"),
+    "code.label": (
+        "Todennussovelluksen kuusinumeroinen koodi tai varakoodi",
+        "The six-digit code from your authenticator app, or a recovery code",
+    ),
+    "code.submit": ("Vahvista", "Verify"),
+    "code.failed": ("Koodi ei kelpaa.", "The code is not valid."),
+    "enrol.title": ("Ota kaksivaiheinen tunnistus käyttöön", "Set up two-step verification"),
+    "enrol.required": (
+        "Tililläsi on otettava kaksivaiheinen tunnistus käyttöön ennen kuin jatkat.",
+        "Your account must use two-step verification before you continue.",
+    ),
+    "enrol.steps": (
+        "Skannaa QR-koodi todennussovelluksella (esim. Google Authenticator, Microsoft "
+        "Authenticator) tai kirjoita avain käsin. Kirjoita sitten sovelluksen näyttämä koodi.",
+        "Scan the QR code with an authenticator app (such as Google Authenticator or Microsoft "
+        "Authenticator) or type the key by hand. Then type the code the app shows.",
+    ),
+    "enrol.key": ("Avain", "Key"),
+    "enrol.code": ("Koodi", "Code"),
+    "enrol.submit": ("Ota käyttöön", "Turn on"),
+    "enrol.done": ("Kaksivaiheinen tunnistus on käytössä", "Two-step verification is on"),
+    "enrol.codes": (
+        "Tallenna nämä varakoodit turvalliseen paikkaan. Kutakin voi käyttää kerran, jos "
+        "puhelin katoaa. Niitä ei näytetä uudelleen.",
+        "Keep these recovery codes somewhere safe. Each works once if your phone is lost. "
+        "They are not shown again.",
+    ),
+    "enrol.continue": ("Jatka", "Continue"),
+    "enrol.enabled": ("Kaksivaiheinen tunnistus on jo käytössä.", "Two-step verification is on."),
+    "search.title": ("Hae henkilöä", "Find a person"),
+    "search.label": ("Sähköposti, nimi tai puhelinnumero", "Email, name or phone number"),
+    "search.submit": ("Hae", "Search"),
+    "search.none": ("Ei osumia.", "Nothing found."),
+    "search.flagged": ("Tarkistettavat", "Needs checking"),
+    "col.name": ("Nimi", "Name"),
+    "col.email": ("Sähköposti", "Email"),
+    "col.phone": ("Puhelin", "Phone"),
+    "col.state": ("Tila", "State"),
+    "col.when": ("Aika", "When"),
+    "col.what": ("Mitä", "What"),
+    "col.who": ("Kuka", "Who"),
+    "col.contact": ("Henkilö", "Contact"),
+    "col.ip": ("IP", "IP"),
+    "col.detail": ("Lisätiedot", "Detail"),
+    "col.channel": ("Kanava", "Channel"),
+    "col.method": ("Tapa", "How"),
+    "col.notice": ("Lupateksti", "Wording"),
+    "col.evidence": ("Todisteet", "Evidence"),
+    "state.subscribed": ("tilattu", "subscribed"),
+    "state.pending": ("odottaa vahvistusta", "awaiting confirmation"),
+    "state.unsubscribed": ("peruttu", "unsubscribed"),
+    "channel.email": ("sähköposti", "email"),
+    "channel.sms": ("tekstiviesti", "text message"),
+    "verbal.title": ("Kirjaa suullinen lupa", "Record verbal consent"),
+    "verbal.read": (
+        "Lue tämä teksti ääneen henkilölle ennen kuin kirjaat luvan:",
+        "Read this text out to the person before recording the consent:",
+    ),
+    "verbal.name": ("Nimi", "Name"),
+    "verbal.email": ("Sähköposti", "Email"),
+    "verbal.phone": ("Puhelin", "Phone"),
+    "verbal.language": ("Henkilön kieli", "The person's language"),
+    "verbal.channels": ("Kanavat, joihin lupa annettiin", "Channels the consent covers"),
+    "verbal.method": ("Miten lupa annettiin", "How it was given"),
+    "verbal.in_person": ("Paikan päällä", "In person"),
+    "verbal.phone_call": ("Puhelimessa", "By phone"),
+    "verbal.notice": ("Luettu lupateksti (versio)", "Wording read out (version)"),
+    "verbal.note": ("Muistiinpano (vapaaehtoinen, ei terveystietoja)",
+                    "Note (optional, no health information)"),
+    "verbal.submit": ("Kirjaa lupa", "Record consent"),
+    "verbal.done": ("Lupa kirjattu.", "Consent recorded."),
+    "verbal.receipt": (
+        "Henkilölle lähetetään vahvistus sähköpostiin.",
+        "A receipt is emailed to the person.",
+    ),
+    "contact.title": ("Henkilön tiedot", "Contact"),
+    "contact.flagged": (
+        "Henkilö ilmoitti, ettei ole antanut lupaa. Tarkista kirjaus.",
+        "The person said they never agreed. Check the record.",
+    ),
+    "contact.unflag": ("Merkitse tarkistetuksi", "Mark as checked"),
+    "contact.details": ("Tiedot", "Details"),
+    "contact.language": ("Kieli", "Language"),
+    "contact.subscriptions": ("Luvat nyt", "Consent now"),
+    "contact.history": ("Lupahistoria", "Consent history"),
+    "contact.corrections": ("Korjaukset", "Corrections"),
+    "contact.audit": ("Kuka on katsonut tai muuttanut", "Who viewed or changed this"),
+    "contact.correct": ("Korjaa tiedot", "Correct details"),
+    "contact.save": ("Tallenna korjaukset", "Save corrections"),
+    "contact.corrected": ("Tiedot korjattu.", "Details corrected."),
+    "contact.withdraw": ("Peru lupa henkilön pyynnöstä", "Withdraw on the person's request"),
+    "contact.withdraw_note": ("Syy tai muistiinpano (vapaaehtoinen)", "Reason or note (optional)"),
+    "contact.withdraw_submit": ("Peru valitut", "Withdraw the chosen"),
+    "contact.withdrawn": ("Lupa peruttu.", "Consent withdrawn."),
+    "contact.export": ("Vie kaikki tiedot", "Export everything held"),
+    "contact.export_json": ("JSON", "JSON"),
+    "contact.export_csv": ("CSV", "CSV"),
+    "contact.erase": ("Poista henkilön tiedot", "Erase this person"),
+    "erase.title": ("Poista henkilön tiedot pysyvästi", "Erase this person for good"),
+    "erase.explain": (
+        "Nimi, sähköposti, puhelinnumero, todisteet, jonossa olevat ja lähetetyt viestit sekä "
+        "rivi Google Sheetissä poistetaan. Lupahistoria jää ilman henkilötietoja. Osoitetta ei "
+        "voi tuoda takaisin ilman uutta lupaa. Tätä ei voi perua.",
+        "Name, email, phone, evidence, queued and sent messages and the Sheet row are removed. "
+        "The consent history stays, without personal data. The address cannot be imported "
+        "again without fresh consent. This cannot be undone.",
+    ),
+    "erase.confirm": ("Ymmärrän, poista tiedot", "I understand, erase"),
+    "erase.submit": ("Poista pysyvästi", "Erase for good"),
+    "erase.cancel": ("Peruuta", "Cancel"),
+    "erase.done": ("Henkilön tiedot on poistettu.", "The person has been erased."),
+    "erase.need_confirm": ("Vahvista poisto rastittamalla ruutu.",
+                           "Tick the box to confirm the erasure."),
+    "accounts.title": ("Käyttäjät", "Accounts"),
+    "accounts.new": ("Uusi käyttäjä", "New account"),
+    "accounts.admin": ("Pääkäyttäjä", "Administrator"),
+    "accounts.totp": ("Kaksivaiheinen", "Two-step"),
+    "accounts.create": ("Luo käyttäjä", "Create account"),
+    "accounts.created": ("Käyttäjä luotu.", "Account created."),
+    "accounts.disable": ("Poista käytöstä", "Disable"),
+    "accounts.enable": ("Ota käyttöön", "Enable"),
+    "accounts.reset_totp": ("Nollaa kaksivaiheinen", "Reset two-step"),
+    "accounts.disabled": ("pois käytöstä", "disabled"),
+    "yes": ("kyllä", "yes"),
+    "no": ("ei", "no"),
+    "notices.title": ("Lupatekstit", "Consent wording"),
+    "notices.explain": (
+        "Käytettyä versiota ei koskaan muuteta. Uusi teksti julkaistaan uutena versiona, ja "
+        "jokainen lupa viittaa versioon, jolla se annettiin.",
+        "A version in use is never edited. New wording is published as a new version, and every "
+        "consent points to the version it was given under.",
+    ),
+    "notices.publish": ("Julkaise uusi versio", "Publish a new version"),
+    "notices.published": ("Uusi versio julkaistu.", "New version published."),
+    "notices.version": ("Versio", "Version"),
+    "notices.current": ("nykyinen", "current"),
+    "audit.title": ("Lokitiedot", "Audit log"),
+    "audit.filter": ("Suodata", "Filter"),
+    "audit.action": ("Toiminto", "Action"),
+    "audit.actor": ("Tekijä", "Actor"),
+    "audit.contact": ("Henkilön tunniste", "Contact id"),
+    "audit.older": ("Vanhemmat", "Older"),
+    "nav.apikeys": ("API-avaimet", "API keys"),
+    "nav.settings": ("Asetukset", "Settings"),
+    "apikeys.title": ("API-avaimet", "API keys"),
+    "apikeys.explain": (
+        "Lukuavain (reader) näkee rekisterin; henkilökunnan avain (staff) voi myös kirjata "
+        "lupia ja perumisia. Avain näytetään vain kerran.",
+        "A reader key sees the register; a staff key may also record consents and "
+        "withdrawals. A key is shown only once.",
+    ),
+    "apikeys.new": ("Uusi avain", "New key"),
+    "apikeys.name": ("Järjestelmän nimi", "Name of the system"),
+    "apikeys.role": ("Rooli", "Role"),
+    "apikeys.create": ("Luo avain", "Create key"),
+    "apikeys.shown_once": (
+        "Kopioi avain nyt toiseen järjestelmään: sitä ei näytetä uudelleen.",
+        "Copy the key into the other system now: it is not shown again.",
+    ),
+    "apikeys.revoke": ("Mitätöi", "Revoke"),
+    "apikeys.revoked": ("mitätöity", "revoked"),
+    "apikeys.last_used": ("Viimeksi käytetty", "Last used"),
+    "settings.title": ("Asetukset", "Settings"),
+    "settings.explain": (
+        "Asetukset annetaan ympäristömuuttujina (tai .env-tiedostossa) ja ne tulevat voimaan "
+        "palvelun uudelleenkäynnistyksessä. Salaisuuksia ei näytetä.",
+        "Settings are environment variables (or a .env file) and take effect when the service "
+        "restarts. Secrets are never shown.",
+    ),
+    "account.password": ("Vaihda salasana", "Change password"),
+    "account.current": ("Nykyinen salasana", "Current password"),
+    "account.new": ("Uusi salasana (vähintään 12 merkkiä)",
+                    "New password (at least 12 characters)"),
+    "account.again": ("Uusi salasana uudelleen", "New password again"),
+    "account.mismatch": ("Salasanat eivät täsmää.", "The passwords differ."),
+    "account.wrong": ("Nykyinen salasana on väärin.", "The current password is wrong."),
+    "account.changed": ("Salasana vaihdettu.", "Password changed."),
+    "forbidden": ("Vain pääkäyttäjille.", "Administrators only."),
+    "not_found": ("Henkilöä ei löydy (tai hänen tietonsa on poistettu).",
+                  "No such person (or they have been erased)."),
+    "csrf": (
+        "Lomake vanheni tai sen tarkiste puuttui. Lataa sivu uudelleen ja yritä uudestaan.",
+        "The form expired or its security token was missing. Reload the page and try again.",
+    ),
+    "problems": ("Tarkista tiedot", "Please check"),
+}
+
+
+def words(language: str, key: str, **values: Any) -> str:
+    """Return a staff page text in fi or en (Finnish for anything else)."""
+    pair = WORDS[key]
+    text = pair[1] if language == "en" else pair[0]
+    return text.format(**values) if values else text

@@ -1,0 +1,185 @@
+"""Public unsubscribe pages: the signed link, one-click POSTs, undo, and "send me my link"."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, render_template, request, url_for
+from flask_limiter import Limiter
+
+from service.bootstrap import Container
+from service.domain import unsubscribe
+from service.domain.i18n import t
+from service.domain.optin import LinkNotUsable
+from service.web import answers
+from service.web.public import request_context
+
+# Per token, not per IP: mail providers send every recipient's one-click POST from few IPs.
+ONE_CLICK_LIMIT = "10/minute;100/day"
+
+
+def token_key() -> str:
+    """Return the rate-limit key of the link in the path (hashed: tokens stay out of storage)."""
+    token = str((request.view_args or {}).get("token", ""))
+    return "token:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+
+
+def is_one_click() -> bool:
+    """Tell whether the POST is a mail client's RFC 8058 one-click (urlencoded or multipart)."""
+    return request.form.get("List-Unsubscribe", "").strip() == "One-Click"
+
+
+def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
+    """Return the unsubscribe blueprint."""
+    bp = Blueprint("unsubscribe", __name__)
+    settings = app_container.settings
+    org = settings.organization
+
+    def channel_name(lang: str, channel: str) -> str:
+        return t(lang, f"channel.{channel}").lower()
+
+    def unusable(exc: LinkNotUsable, *, undo: bool = False) -> Any:
+        # The same page for every bad unsubscribe link: it must not tell one kind from another.
+        lang = g.language
+        status = 410 if exc.reason == "expired" else 404
+        if undo:
+            text = t(lang, "resubscribe.expired" if exc.reason == "expired" else "link.invalid")
+            link = (f"/subscribe?lang={lang}", t(lang, "link.to_form"))
+        else:
+            text = t(lang, "unsubscribe.invalid")
+            link = (url_for("unsubscribe.link_form", lang=lang), t(lang, "unsubscribe.new_link"))
+        if answers.wants_json():
+            key = "unsubscribe.invalid" if not undo else "link.invalid"
+            return jsonify({"error": f"link_{exc.reason}", "message": t("en", key)}), status
+        return render_template("message.html", lang=lang, title=t(lang, "link.invalid_title"),
+                               text=text, fields={}, link=link), status
+
+    @bp.after_request
+    def _no_store(response: Response) -> Response:
+        # Pages reached through personal links must not be kept by shared caches or browsers.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @bp.get("/unsubscribe/<token>")
+    def unsubscribe_page(token: str) -> Any:
+        """Show which address and channel the button removes; GET and HEAD change nothing."""
+        try:
+            view = unsubscribe.view_unsubscribe(app_container.uow(), app_container.deps, token)
+        except LinkNotUsable as exc:
+            return unusable(exc)
+        lang = view.language
+        return render_template(
+            "unsubscribe.html", lang=lang, t=t, org=org, view=view,
+            channel=channel_name(lang, view.channel),
+        )
+
+    @bp.post("/unsubscribe/<token>")
+    @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
+    def withdraw(token: str) -> Any:
+        """Withdraw at once (the button or an RFC 8058 one-click) and answer 200, no redirect."""
+        try:
+            outcome = unsubscribe.withdraw_by_link(
+                app_container.uow(), app_container.deps, token, request_context(),
+                one_click=is_one_click(),
+            )
+        except LinkNotUsable as exc:
+            return unusable(exc)
+        return answer_withdrawn(token, outcome)
+
+    @bp.post("/unsubscribe/<token>/all")
+    @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
+    def withdraw_everything(token: str) -> Any:
+        """Withdraw every channel of the link's contact."""
+        try:
+            outcome = unsubscribe.withdraw_by_link(
+                app_container.uow(), app_container.deps, token, request_context(),
+                one_click=False, every_channel=True,
+            )
+        except LinkNotUsable as exc:
+            return unusable(exc)
+        return answer_withdrawn(token, outcome, everything=True)
+
+    def answer_withdrawn(
+        token: str, outcome: unsubscribe.WithdrawalOutcome, *, everything: bool = False
+    ) -> Any:
+        if answers.wants_json():
+            return jsonify({"status": "unsubscribed", "channel": outcome.channel})
+        lang = outcome.language
+        others = ", ".join(channel_name(lang, c) for c in outcome.other_channels)
+        return render_template(
+            "unsubscribed.html", lang=lang, t=t, org=org, outcome=outcome, token=token,
+            channel=channel_name(lang, outcome.channel), others=others, everything=everything,
+            reasons=unsubscribe.REASONS,
+        )
+
+    @bp.post("/unsubscribe/<token>/reason")
+    @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
+    def reason(token: str) -> Any:
+        """Keep the optional reason the person gave after unsubscribing."""
+        try:
+            lang = unsubscribe.give_reason(
+                app_container.uow(), app_container.deps, token,
+                request.form.get("reason"), request.form.get("text"),
+            )
+        except LinkNotUsable as exc:
+            return unusable(exc)
+        return render_template(
+            "message.html", lang=lang, title=t(lang, "unsubscribe.done_title"),
+            text=t(lang, "unsubscribe.reason_thanks"), fields={},
+        )
+
+    @bp.get("/resubscribe/<token>")
+    def resubscribe_page(token: str) -> Any:
+        """Show the "I changed my mind" button; a GET changes nothing."""
+        try:
+            lang = unsubscribe.view_undo(app_container.uow(), app_container.deps, token)
+        except LinkNotUsable as exc:
+            return unusable(exc, undo=True)
+        return render_template("resubscribe.html", lang=lang, t=t, org=org)
+
+    @bp.post("/resubscribe/<token>")
+    @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
+    def resubscribe(token: str) -> Any:
+        """Subscribe again, as a new consent, what this undo link's withdrawal removed."""
+        try:
+            outcome = unsubscribe.undo_withdrawal(
+                app_container.uow(), app_container.deps, token, request_context()
+            )
+        except LinkNotUsable as exc:
+            return unusable(exc, undo=True)
+        lang = outcome.language
+        if answers.wants_json():
+            return jsonify({"status": "subscribed" if outcome.restored else "unchanged",
+                            "channels": list(outcome.restored)})
+        if not outcome.restored:
+            return render_template(
+                "message.html", lang=lang, title=t(lang, "resubscribe.title"),
+                text=t(lang, "resubscribe.nothing"), fields={},
+                link=(f"/subscribe?lang={lang}", t(lang, "link.to_form")),
+            )
+        return render_template(
+            "message.html", lang=lang, title=t(lang, "resubscribe.done_title"),
+            text=t(lang, "resubscribe.done", org=org), fields={},
+        )
+
+    @bp.get("/unsubscribe")
+    def link_form() -> Any:
+        """Show the "send me my link" form."""
+        return render_template("link.html", lang=g.language, t=t, org=org)
+
+    @bp.post("/unsubscribe")
+    @limiter.limit(lambda: settings.optin_rate_limit)
+    def send_link() -> Any:
+        """Mail the unsubscribe link to an address on the register; answer the same for any."""
+        unsubscribe.send_my_link(app_container.uow(), app_container.deps,
+                                 request.form.get("email"))
+        lang = g.language
+        if answers.wants_json():
+            return jsonify({"status": "sent_if_on_register"}), 202
+        return render_template(
+            "message.html", lang=lang, title=t(lang, "link.sent_title"), text=t(lang, "link.sent"),
+            fields={},
+        ), 202
+
+    return bp

@@ -1,0 +1,207 @@
+"""Inbound webhooks: form plugins at /webhooks/forms/<source>, providers at /webhooks/email/<p>.
+
+Handlers authenticate, parse and answer; the rules live in service.domain.sources and
+service.domain.deliverability, the plugin and provider shapes in webhooks/.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_limiter import Limiter
+
+from service.bootstrap import Container
+from service.domain import deliverability, sources
+from service.domain.sources import PROVIDER_KINDS, SourceConfig, SourceKind
+from webhooks import forms, providers, sns
+
+log = logging.getLogger("consent.webhooks")
+
+EXTENSION = "consent.webhooks"
+SECRET_HEADER = "X-Consent-Secret"  # noqa: S105 - a header name, not a secret
+SECRET_PARAM = "secret"  # noqa: S105 - a parameter name, not a secret
+# Deliveries per minute per source or provider: WordPress servers and mail providers post from
+# few IPs, so a per-IP limit would throttle every visitor of a site at once.
+SOURCE_RATE_LIMIT = "300/minute"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_SECRET_IN_URL = re.compile(r"((?:^|\?|&|%3F|%26)" + SECRET_PARAM + r"=)[^&\s\"']*",
+                            re.IGNORECASE)
+
+
+@dataclass
+class InboundAdapters:
+    """What the provider handlers reach outside with; tests replace these on the app."""
+
+    sns_cert_fetcher: sns.CertFetcher
+    sns_confirm: Callable[[str], None]
+
+
+def redact(text: str) -> str:
+    """Replace the value of a ?secret= query parameter with [redacted]."""
+    return _SECRET_IN_URL.sub(r"\1[redacted]", text)
+
+
+class SecretRedactingFilter(logging.Filter):
+    """Keep source secrets given in URLs out of access logs (werkzeug's and gunicorn's)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the secret in the message and its arguments; never drop the record."""
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, dict):
+            # Gunicorn passes its own dict type (missing atoms read as "-"): change it in place.
+            for key, value in list(record.args.items()):
+                if isinstance(value, str):
+                    record.args[key] = redact(value)
+        elif isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def install_secret_redaction() -> None:
+    """Add the redacting filter to the access loggers, once."""
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretRedactingFilter) for f in logger.filters):
+            logger.addFilter(SecretRedactingFilter())
+
+
+def presented_tokens() -> list[str | None]:
+    """Return every place a sender may have put the source secret."""
+    found: list[str | None] = [request.headers.get(SECRET_HEADER), request.args.get(SECRET_PARAM)]
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        found.append(value.strip())
+    elif scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        found.append(decoded.partition(":")[2])
+    return found
+
+
+def _unauthorized() -> Any:
+    return jsonify({"error": "unauthorized",
+                    "message": "wrong or missing secret or signature"}), 401
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def build_blueprint(container: Container, limiter: Limiter) -> Blueprint:
+    """Return the webhooks blueprint, rate-limited per source."""
+    bp = Blueprint("webhooks", __name__)
+    adapters = InboundAdapters(sns.CachedCertFetcher(), sns.confirm_subscription_with_requests)
+    bp.record_once(lambda state: state.app.extensions.setdefault(EXTENSION, adapters))
+    install_secret_redaction()
+
+    def per_source() -> str:
+        args = request.view_args or {}
+        return f"webhook:{args.get('source') or args.get('provider')}"
+
+    @bp.post("/webhooks/forms/<source>")
+    @limiter.limit(SOURCE_RATE_LIMIT, key_func=per_source)
+    def form_delivery(source: str) -> Any:
+        """Take a form plugin's delivery; with the right secret the answer is always 200."""
+        config = sources.find_source(container.uow(), source)
+        if config is None or not config.is_form:
+            return _unauthorized()
+        raw = request.get_data(cache=True)
+        is_form = request.mimetype in FORM_TYPES
+        pairs = list(request.form.items(multi=True)) if is_form else None
+        if not _form_source_authentic(config, raw, pairs):
+            log.warning("form source %s: wrong or missing secret; nothing recorded", source)
+            return _unauthorized()
+        body = None if is_form else _json_body(raw)
+        if not is_form and not isinstance(body, dict):
+            log.warning("form source %s: body is neither a form nor a JSON object", source)
+            return jsonify({"status": "ignored", "reason": "unreadable_body"}), 200
+        submission = forms.parse_delivery(config.kind, raw=raw, json_body=body, form_pairs=pairs)
+        outcome = sources.record_form_submission(
+            container.uow(), container.deps, config, submission, request.remote_addr
+        )
+        answer: dict[str, Any] = {"status": outcome.status}
+        if outcome.reason:
+            answer["reason"] = outcome.reason
+        if outcome.problems:
+            answer["fields"] = {p.field: p.problem for p in outcome.problems}
+        # Elementor shows the visitor an error on anything but exactly 200.
+        return jsonify(answer), 200
+
+    def _form_source_authentic(
+        config: SourceConfig, raw: bytes, pairs: list[tuple[str, str]] | None
+    ) -> bool:
+        if config.kind == SourceKind.WPFORMS and config.signing_secret:
+            form = dict(pairs) if pairs is not None else None
+            return forms.wpforms_signature_valid(
+                config.signing_secret, request.headers.get(forms.WPFORMS_SIGNATURE_HEADER),
+                raw=raw, form=form, now=int(container.clock.now().timestamp()),
+            )
+        return sources.token_matches(config, presented_tokens())
+
+    @bp.post("/webhooks/email/<provider>")
+    @limiter.limit(SOURCE_RATE_LIMIT, key_func=per_source)
+    def provider_delivery(provider: str) -> Any:
+        """Take an email provider's bounce and complaint events."""
+        if provider not in {k.value for k in PROVIDER_KINDS}:
+            return jsonify({"error": "not_found", "message": "no such provider"}), 404
+        config = sources.find_source(container.uow(), provider)
+        if config is None:
+            return jsonify({"error": "not_configured",
+                            "message": f"add it first: consent source add {provider} "
+                                       f"--kind {provider}"}), 404
+        raw = request.get_data(cache=True)
+        body = _json_body(raw)
+        now = int(container.clock.now().timestamp())
+        try:
+            events = _provider_events(config, body, raw, now)
+        except providers.NotAuthentic as exc:
+            log.warning("%s delivery refused: %s; nothing changed", provider, exc)
+            return _unauthorized()
+        if events is None:
+            return jsonify({"status": "ok"}), 200
+        result = deliverability.apply_provider_events(
+            container.uow(), container.deps, provider, events, sending_ip=request.remote_addr
+        )
+        return jsonify({"status": "ok", "applied": result.applied,
+                        "duplicates": result.duplicates, "unknown": result.unknown,
+                        "ignored": result.ignored}), 200
+
+    def _provider_events(
+        config: SourceConfig, body: Any, raw: bytes, now: int
+    ) -> list[deliverability.ProviderEvent] | None:
+        kind = config.kind
+        if kind == SourceKind.SES:
+            adapters_now: InboundAdapters = current_app.extensions[EXTENSION]
+            outcome = providers.handle_sns(
+                body, topic_arns=config.topic_arns, fetch_cert=adapters_now.sns_cert_fetcher,
+                confirm=adapters_now.sns_confirm,
+            )
+            return outcome.events if outcome.kind == "notification" else None
+        if kind == SourceKind.MAILGUN:
+            providers.mailgun_verify(config.signing_secret or "", body, now=now)
+            return providers.mailgun_events(body)
+        if kind == SourceKind.SENDGRID:
+            providers.sendgrid_verify(config.signing_secret or "", dict(request.headers), raw)
+            return providers.sendgrid_events(body)
+        if not sources.token_matches(config, presented_tokens()):
+            raise providers.NotAuthentic("wrong or missing secret")
+        if kind == SourceKind.POSTMARK:
+            return providers.postmark_events(body)
+        return providers.brevo_events(body)
+
+    return bp

@@ -1,0 +1,102 @@
+"""Compare what a mirror shows with the register it should show, matching rows by key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Grid = list[list[str]]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a mirror's grid differs from the wanted one."""
+
+    added: int
+    changed: int
+    removed: int
+    header_differs: bool
+    arrangement_differs: bool
+    identical: bool
+
+
+def wanted_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Grid:
+    """Return header and rows as a grid, checking the shape the mirrors rely on.
+
+    Messages name row numbers only: the values are personal data.
+    """
+    if not header:
+        raise ValueError("the mirror needs a header row")
+    width = len(header)
+    grid: Grid = [[_text(v) for v in header]]
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        if len(row) > width:
+            raise ValueError(f"register row {number} has more cells than the header")
+        cells = [_text(v) for v in row] + [""] * (width - len(row))
+        key = cells[0]
+        if not key:
+            raise ValueError(f"register row {number} has no key in the first column")
+        if key in seen:
+            raise ValueError(f"register rows {seen[key]} and {number} have the same key")
+        seen[key] = number
+        grid.append(cells)
+    return grid
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"mirror cells must be strings, not {type(value).__name__}")
+    return value
+
+
+def trimmed(grid: Sequence[Sequence[str]]) -> Grid:
+    """Drop trailing empty cells of each row and trailing empty rows (as Sheets answers reads)."""
+    out: Grid = []
+    for row in grid:
+        end = len(row)
+        while end and row[end - 1] == "":
+            end -= 1
+        out.append(list(row[:end]))
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def compare(wanted: Grid, current: Sequence[Sequence[str]]) -> Comparison:
+    """Compare a wanted grid (header first) with a mirror's current grid, rows matched by key."""
+    want = trimmed(wanted)
+    have = trimmed(current)
+    identical = want == have
+    width = len(wanted[0])
+    header_differs = (have[0] if have else []) != want[0]
+
+    wanted_rows = {row[0]: row for row in want[1:]}
+    wanted_order = [row[0] for row in want[1:]]
+    matched: list[str] = []
+    matched_set: set[str] = set()
+    changed = removed = blank_rows = 0
+    stray_cells = False
+    for row in have[1:]:
+        if not row:
+            blank_rows += 1  # trailing blank rows are trimmed, so this one sits between rows
+            continue
+        stray_cells = stray_cells or len(row) > width
+        key = row[0]
+        if key in wanted_rows and key not in matched_set:
+            matched.append(key)
+            matched_set.add(key)
+            if row != wanted_rows[key]:
+                changed += 1
+        else:
+            removed += 1  # unknown, keyless or duplicate rows all leave
+    added = sum(1 for key in wanted_order if key not in matched_set)
+    out_of_order = matched != [key for key in wanted_order if key in matched_set]
+    return Comparison(
+        added=added,
+        changed=changed,
+        removed=removed,
+        header_differs=header_differs,
+        arrangement_differs=out_of_order or blank_rows > 0 or stray_cells,
+        identical=identical,
+    )

@@ -1,0 +1,664 @@
+"""Mirror the register into a Google Sheet tab through gspread and a service account."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import random as random_module
+import re
+import time
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import google.auth.exceptions
+import google.auth.transport.requests
+import gspread
+import requests
+from google.oauth2 import service_account
+from gspread.exceptions import APIError
+from gspread.http_client import FileType, ParamsType
+
+from service.domain.ports import MirrorMisconfigured, MirrorReport, MirrorUnavailable
+from sync.diff import Grid, compare, trimmed, wanted_grid
+
+log = logging.getLogger(__name__)
+
+GOOGLE_SHEETS_URL = "https://sheets.googleapis.com"
+# Only the spreadsheets scope: the mirror never needs the whole of the account's Drive.
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+# Marks the protection this service adds, so a pass can tell its own from a person's.
+PROTECTION_DESCRIPTION = "consent-register: this tab is a copy of the register and is overwritten"
+MAX_REQUEST_BYTES = 2_000_000  # Google's recommended ceiling for one request's payload
+ROW_HEADROOM = 500  # rows added beyond what is needed, so each new contact does not resize the grid
+MIN_NEW_TAB_ROWS = 1000
+MIN_NEW_TAB_COLUMNS = 26
+METADATA_FIELDS = "sheets(properties(sheetId,title,index,gridProperties),protectedRanges)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter."""
+
+    max_attempts: int = 5
+    base_wait: float = 1.0
+    # Quotas refill per minute, so a 429 deserves longer waits than a passing 5xx.
+    quota_base_wait: float = 4.0
+    max_wait: float = 30.0
+
+    def wait(self, attempt: int, *, quota: bool, draw: Callable[[], float]) -> float:
+        """Return a full-jitter wait before attempt + 1."""
+        base = self.quota_base_wait if quota else self.base_wait
+        return draw() * min(self.max_wait, base * 2.0 ** (attempt - 1))
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header (seconds or an HTTP date) into seconds from now."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _operation(method: str, url: str) -> str:
+    """Name a request for logs without its range (a tab title is fine; values never appear)."""
+    path = urlsplit(url).path
+    if "/values" in path:
+        tail = path.rsplit("/", 1)[-1]
+        suffix = tail.rsplit(":", 1)[-1] if ":" in tail else ""
+        return f"{method.upper()} values{':' + suffix if suffix else ''}"
+    return f"{method.upper()} spreadsheet{':batchUpdate' if path.endswith(':batchUpdate') else ''}"
+
+
+def _retry_class(method: str, url: str) -> str:
+    """Tell which failures a request may be retried after: "any", "quota" or "never"."""
+    method = method.upper()
+    path = urlsplit(url).path
+    if path.endswith(":append"):
+        return "never"  # a retried append after a lost answer duplicates rows
+    if method in ("GET", "PUT", "DELETE", "HEAD"):
+        return "any"
+    if path.endswith(("values:batchUpdate", "values:batchClear", ":clear")):
+        return "any"  # fixed ranges: doing it twice leaves the same cells
+    # Other POSTs (spreadsheet :batchUpdate adding tabs or protections) may have taken effect
+    # before a 5xx or a timeout; a 429 is a refusal before any work, so that alone is retried.
+    return "quota"
+
+
+class SheetsHTTPClient(gspread.HTTPClient):
+    """gspread's HTTP client with a base-URL override, request counting and bounded retries."""
+
+    def __init__(self, auth: Any, session: requests.Session | None = None) -> None:
+        super().__init__(auth, session)
+        self.auth = auth  # gspread keeps it only when it builds the session itself
+        self.api_base_url: str | None = None
+        self.policy = RetryPolicy()
+        self.sleep: Callable[[float], None] = time.sleep
+        self.random: Callable[[], float] = random_module.random
+        self.requests_sent = 0
+        self.session.hooks.setdefault("response", []).append(self._count_response)
+
+    def configure(
+        self,
+        *,
+        api_base_url: str | None,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None],
+        random: Callable[[], float],
+    ) -> None:
+        """Set what gspread's two-argument constructor cannot pass."""
+        self.api_base_url = api_base_url.rstrip("/") if api_base_url else None
+        self.policy = policy
+        self.sleep = sleep
+        self.random = random
+
+    def _count_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # A hook sees every response, including google-auth's resend after a 401.
+        self.requests_sent += 1
+
+    def _rewrite(self, url: str) -> str:
+        if self.api_base_url and url.startswith(GOOGLE_SHEETS_URL):
+            return self.api_base_url + url[len(GOOGLE_SHEETS_URL) :]
+        return url
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        params: ParamsType | None = None,
+        data: bytes | None = None,
+        json: Mapping[str, Any] | None = None,
+        files: FileType = None,
+        headers: MutableMapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send one API request, retrying what is safe to retry, a bounded number of times."""
+        url = self._rewrite(endpoint)
+        allowed = _retry_class(method, url)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return super().request(
+                    method, url, params=params, data=data, json=json, files=files, headers=headers
+                )
+            except APIError as err:
+                code = err.response.status_code
+                quota = code == 429
+                if not ((quota and allowed != "never") or (code >= 500 and allowed == "any")):
+                    raise
+                if attempt >= self.policy.max_attempts:
+                    raise
+                wait = self.policy.wait(attempt, quota=quota, draw=self.random)
+                told = retry_after_seconds(err.response.headers.get("Retry-After"))
+                if told is not None:
+                    if told > self.policy.max_wait:
+                        raise  # the server asks for a longer pause than one pass should hold
+                    wait = max(wait, told)
+                reason = str(code)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                self.requests_sent += 1  # sent (or tried), but no response reached the hook
+                if allowed != "any" or attempt >= self.policy.max_attempts:
+                    raise
+                wait = self.policy.wait(attempt, quota=False, draw=self.random)
+                reason = type(err).__name__
+            except requests.exceptions.ChunkedEncodingError as err:
+                if allowed != "any" or attempt >= self.policy.max_attempts:
+                    raise
+                wait = self.policy.wait(attempt, quota=False, draw=self.random)
+                reason = type(err).__name__
+            except google.auth.exceptions.TransportError as err:
+                # The token endpoint was out of reach: nothing was sent to the Sheets API yet.
+                if attempt >= self.policy.max_attempts:
+                    raise
+                wait = self.policy.wait(attempt, quota=False, draw=self.random)
+                reason = type(err).__name__
+            except google.auth.exceptions.RefreshError as err:
+                if not err.retryable or attempt >= self.policy.max_attempts:
+                    raise
+                wait = self.policy.wait(attempt, quota=False, draw=self.random)
+                reason = "token endpoint " + type(err).__name__
+            wait = min(wait, self.policy.max_wait)
+            log.warning(
+                "Sheets API %s failed (%s); attempt %d of %d in %.1f s",
+                _operation(method, url),
+                reason,
+                attempt + 1,
+                self.policy.max_attempts,
+                wait,
+            )
+            self.sleep(wait)
+
+
+class _PinnedAuthRequest(google.auth.transport.requests.Request):
+    """google-auth's transport limited to given hosts.
+
+    With an emulator standing in for Google, google-auth would still start its own lookups at
+    Google (the "allowed locations" check at iamcredentials.googleapis.com, google-auth >= 2.50).
+    Refusing every other host keeps such traffic on the machine; google-auth treats the refusal
+    as a failed lookup and carries on.
+    """
+
+    def __init__(self, session: requests.Session, allowed_hosts: set[str]) -> None:
+        super().__init__(session)
+        self.allowed_hosts = frozenset(allowed_hosts)
+
+    def __call__(self, url: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+        host = urlsplit(url).netloc
+        if host not in self.allowed_hosts:
+            # google-auth leaves these unannotated.
+            raise google.auth.exceptions.TransportError(  # type: ignore[no-untyped-call]
+                f"not contacting {host}: the Sheets API URL is overridden"
+            )
+        return super().__call__(url, method, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+def quote_title(title: str) -> str:
+    """Quote a tab title for A1 notation."""
+    return "'" + title.replace("'", "''") + "'"
+
+
+def column_letters(count: int) -> str:
+    """Return the letters of the count-th column (1 -> A, 27 -> AA)."""
+    letters = ""
+    while count:
+        count, rem = divmod(count - 1, 26)
+        letters = chr(ord("A") + rem) + letters
+    return letters
+
+
+def plan_value_writes(
+    title: str, wanted: Grid, current: Sequence[Sequence[str]], max_bytes: int = MAX_REQUEST_BYTES
+) -> list[dict[str, Any]]:
+    """Return values:batchUpdate bodies that turn the current grid into the wanted one.
+
+    Rows are compared by position after the pass has read the tab: every row that differs is
+    rewritten whole, rows below the register are blanked. Runs of adjacent rows share one range.
+    Bodies are split only when one would pass max_bytes.
+    """
+    width = max([len(wanted[0])] + [len(r) for r in current])
+    height = max(len(wanted), len(current))
+    last_col = column_letters(width)
+    entries: list[tuple[int, dict[str, Any]]] = []
+    run_start: int | None = None
+    run_rows: list[list[str]] = []
+    run_bytes = 0
+    budget = max_bytes - 512  # room for the envelope and the range strings
+
+    def flush() -> None:
+        nonlocal run_start, run_rows, run_bytes
+        if run_start is not None and run_rows:
+            end = run_start + len(run_rows)
+            entries.append(
+                (
+                    run_bytes,
+                    {
+                        "range": f"{quote_title(title)}!A{run_start + 1}:{last_col}{end}",
+                        "majorDimension": "ROWS",
+                        "values": run_rows,
+                    },
+                )
+            )
+        run_start, run_rows, run_bytes = None, [], 0
+
+    for i in range(height):
+        want = list(wanted[i]) if i < len(wanted) else []
+        want += [""] * (width - len(want))
+        have = list(current[i]) if i < len(current) else []
+        have += [""] * (width - len(have))
+        if want == have:
+            flush()
+            continue
+        size = len(json.dumps(want)) + 2  # as requests encodes it: non-ASCII escaped
+        if run_start is None:
+            run_start = i
+        elif run_bytes + size > budget:
+            flush()
+            run_start = i
+        run_rows.append(want)
+        run_bytes += size
+    flush()
+
+    bodies: list[dict[str, Any]] = []
+    data: list[dict[str, Any]] = []
+    used = 0
+    for size, entry in entries:
+        if data and used + size > budget:
+            bodies.append({"valueInputOption": "RAW", "data": data})
+            data, used = [], 0
+        data.append(entry)
+        used += size + 128
+    if data:
+        bodies.append({"valueInputOption": "RAW", "data": data})
+    return bodies
+
+
+@dataclass
+class _TabPlan:
+    """What the spreadsheet's metadata says about the tab, and what must change in it."""
+
+    read_title: str | None  # the title to read values from; None: no tab, nothing to read
+    requests: list[dict[str, Any]]
+
+
+def plan_tab(
+    metadata: Mapping[str, Any],
+    title: str,
+    wanted_rows: int,
+    wanted_columns: int,
+    service_account_email: str,
+    new_sheet_id: Callable[[set[int]], int],
+) -> _TabPlan:
+    """Return the spreadsheet :batchUpdate requests that make the tab fit the register."""
+    sheets = list(metadata.get("sheets", []))
+    ids = {int(s.get("properties", {}).get("sheetId", 0)) for s in sheets}
+    tab = next((s for s in sheets if s.get("properties", {}).get("title") == title), None)
+    reqs: list[dict[str, Any]] = []
+    if tab is None:
+        # A tab renamed by hand still holds the old register: take it back rather than leave
+        # a stale copy of personal data beside a new tab.
+        ours = [
+            s
+            for s in sheets
+            if any(
+                p.get("description") == PROTECTION_DESCRIPTION for p in s.get("protectedRanges", [])
+            )
+        ]
+        if len(ours) == 1:
+            tab = ours[0]
+            reqs.append(
+                {
+                    "updateSheetProperties": {
+                        "properties": {"sheetId": tab["properties"]["sheetId"], "title": title},
+                        "fields": "title",
+                    }
+                }
+            )
+    if tab is None:
+        sheet_id = new_sheet_id(ids)
+        reqs.append(
+            {
+                "addSheet": {
+                    "properties": {
+                        "sheetId": sheet_id,
+                        "title": title,
+                        "gridProperties": {
+                            "rowCount": max(MIN_NEW_TAB_ROWS, wanted_rows + ROW_HEADROOM),
+                            "columnCount": max(MIN_NEW_TAB_COLUMNS, wanted_columns),
+                            "frozenRowCount": 1,
+                        },
+                    }
+                }
+            }
+        )
+        reqs.append(_protect(sheet_id, service_account_email))
+        return _TabPlan(read_title=None, requests=reqs)
+
+    props = tab.get("properties", {})
+    sheet_id = int(props.get("sheetId", 0))
+    grid = props.get("gridProperties", {})
+    rows, cols = int(grid.get("rowCount", 0)), int(grid.get("columnCount", 0))
+    new_grid: dict[str, int] = {}
+    if rows < max(wanted_rows, 2):  # one row more than the header, or it cannot stay frozen
+        new_grid["rowCount"] = wanted_rows + ROW_HEADROOM
+    if cols < wanted_columns:
+        new_grid["columnCount"] = wanted_columns
+    if int(grid.get("frozenRowCount", 0)) != 1:
+        new_grid["frozenRowCount"] = 1
+    if new_grid:
+        reqs.append(
+            {
+                "updateSheetProperties": {
+                    "properties": {"sheetId": sheet_id, "gridProperties": new_grid},
+                    "fields": ",".join(f"gridProperties.{k}" for k in new_grid),
+                }
+            }
+        )
+    ours = [
+        p for p in tab.get("protectedRanges", []) if p.get("description") == PROTECTION_DESCRIPTION
+    ]
+    if not ours:
+        reqs.append(_protect(sheet_id, service_account_email))
+    else:
+        mine = ours[0]
+        whole = set(mine.get("range", {})) <= {"sheetId"}
+        if mine.get("warningOnly") or not whole:
+            spec = _protect(sheet_id, service_account_email)["addProtectedRange"]["protectedRange"]
+            spec["protectedRangeId"] = mine.get("protectedRangeId")
+            reqs.append(
+                {
+                    "updateProtectedRange": {
+                        "protectedRange": spec,
+                        "fields": "range,warningOnly,editors",
+                    }
+                }
+            )
+    return _TabPlan(read_title=str(props.get("title", title)), requests=reqs)
+
+
+def _protect(sheet_id: int, service_account_email: str) -> dict[str, Any]:
+    return {
+        "addProtectedRange": {
+            "protectedRange": {
+                "range": {"sheetId": sheet_id},
+                "description": PROTECTION_DESCRIPTION,
+                "warningOnly": False,
+                "editors": {"users": [service_account_email]},
+            }
+        }
+    }
+
+
+def _scrub(message: str, limit: int = 300) -> str:
+    """Shorten an error message from Google and blank anything quoted in it (it may be a value)."""
+    message = re.sub(r'"[^"]*"', '"…"', message)
+    message = re.sub(r"'[^']*'", "'…'", message)
+    return message[:limit]
+
+
+class GoogleSheetsMirror:
+    """The register as a tab of a Google Sheet, written by a service account."""
+
+    def __init__(
+        self,
+        credentials_file: str | os.PathLike[str],
+        spreadsheet_id: str,
+        worksheet_title: str,
+        *,
+        api_base_url: str | None = None,
+        timeout: float = 20.0,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = random_module.random,
+        retry: RetryPolicy | None = None,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+    ) -> None:
+        self.credentials_file = Path(credentials_file)
+        self.spreadsheet_id = spreadsheet_id
+        self.worksheet_title = worksheet_title
+        self.api_base_url = api_base_url
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.max_request_bytes = max_request_bytes
+        self._sleep = sleep
+        self._random = random
+        self._http: SheetsHTTPClient | None = None
+        self._auth_session: requests.Session | None = None
+        self._email = ""
+
+    @property
+    def service_account_email(self) -> str:
+        """Return the service account's email (known once the credentials file is read)."""
+        if not self._email:
+            self._connect()
+        return self._email
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        if self._http is not None:
+            self._http.session.close()
+            self._http = None
+        if self._auth_session is not None:
+            self._auth_session.close()
+            self._auth_session = None
+
+    def __enter__(self) -> GoogleSheetsMirror:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_credentials(self) -> dict[str, Any]:
+        path = self.credentials_file
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise MirrorMisconfigured(
+                f"credentials file unreadable: {path}: {err.strerror or type(err).__name__}; "
+                "set CONSENT_GOOGLE_CREDENTIALS to the service account's JSON key file"
+            ) from None
+        except ValueError:
+            raise MirrorMisconfigured(
+                f"credentials file unreadable: {path} is not JSON; download the service "
+                "account's key again (JSON format) and point CONSENT_GOOGLE_CREDENTIALS at it"
+            ) from None
+        if not isinstance(info, dict) or info.get("type") != "service_account":
+            kind = info.get("type") if isinstance(info, dict) else None
+            raise MirrorMisconfigured(
+                f"credentials file {path} is not a service account key (type {kind!r}); create "
+                "a key for a service account in Google Cloud and use its JSON file"
+            )
+        return info
+
+    def _connect(self) -> SheetsHTTPClient:
+        if self._http is not None:
+            return self._http
+        info = self._read_credentials()
+        try:
+            # google-auth leaves this unannotated.
+            credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=list(SCOPES)
+            )
+        except (ValueError, KeyError) as err:
+            # The message names missing fields or says the key is malformed; it holds no key.
+            detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            raise MirrorMisconfigured(
+                f"credentials file {self.credentials_file} is not a usable service account key: "
+                f"{detail}"
+            ) from None
+        self._email = str(info.get("client_email", ""))
+        auth_request = None
+        if self.api_base_url:
+            self._auth_session = requests.Session()
+            hosts = {
+                urlsplit(self.api_base_url).netloc,
+                urlsplit(str(info.get("token_uri"))).netloc,
+            }
+            auth_request = _PinnedAuthRequest(self._auth_session, hosts)
+        session = google.auth.transport.requests.AuthorizedSession(  # type: ignore[no-untyped-call]
+            credentials, auth_request=auth_request
+        )
+        client = gspread.Client(auth=credentials, session=session, http_client=SheetsHTTPClient)
+        http = client.http_client
+        assert isinstance(http, SheetsHTTPClient)
+        http.configure(
+            api_base_url=self.api_base_url,
+            policy=self.retry,
+            sleep=self._sleep,
+            random=self._random,
+        )
+        client.set_timeout(self.timeout)
+        self._http = http
+        return http
+
+    def _new_sheet_id(self, taken: set[int]) -> int:
+        while True:
+            candidate = 1 + int(self._random() * (2**31 - 2))
+            if candidate not in taken:
+                return candidate
+
+    def apply(
+        self, header: Sequence[str], rows: Sequence[Sequence[str]], *, check_only: bool = False
+    ) -> MirrorReport:
+        """Make the tab show exactly header and rows (or only compare when check_only)."""
+        wanted = wanted_grid(header, rows)
+        http = self._connect()
+        sent_before = http.requests_sent
+        try:
+            metadata = http.fetch_sheet_metadata(
+                self.spreadsheet_id, params={"includeGridData": "false", "fields": METADATA_FIELDS}
+            )
+            tab = plan_tab(
+                metadata,
+                self.worksheet_title,
+                len(wanted),
+                len(wanted[0]),
+                self._email,
+                self._new_sheet_id,
+            )
+            current: Grid = []
+            if tab.read_title is not None:
+                answer = http.values_get(
+                    self.spreadsheet_id,
+                    quote_title(tab.read_title),
+                    params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
+                )
+                current = [[str(v) for v in row] for row in answer.get("values", [])]
+            comparison = compare(wanted, current)
+            bodies = (
+                []
+                if comparison.identical
+                else plan_value_writes(
+                    self.worksheet_title, wanted, trimmed(current), self.max_request_bytes
+                )
+            )
+            if not check_only:
+                if tab.requests:
+                    http.batch_update(self.spreadsheet_id, {"requests": tab.requests})
+                for body in bodies:
+                    http.values_batch_update(self.spreadsheet_id, body)
+        except APIError as err:
+            raise self._explain(err) from None
+        except (requests.RequestException, google.auth.exceptions.TransportError) as err:
+            raise MirrorUnavailable(
+                f"Google Sheets out of reach ({type(err).__name__}); the next pass catches up"
+            ) from None
+        except google.auth.exceptions.RefreshError as err:
+            raise self._explain_refresh(err) from None
+        return MirrorReport(
+            added=comparison.added,
+            changed=comparison.changed,
+            removed=comparison.removed,
+            requests=http.requests_sent - sent_before,
+            repaired_layout=bool(
+                tab.requests or comparison.header_differs or comparison.arrangement_differs
+            ),
+        )
+
+    def _explain(self, err: APIError) -> Exception:
+        code = err.response.status_code
+        status = str(err.error.get("status", ""))
+        message = str(err.error.get("message", ""))
+        sheet = self.spreadsheet_id
+        if code == 429 or code >= 500:
+            return MirrorUnavailable(
+                f"Google Sheets answered {code} {status} after {self.retry.max_attempts} "
+                "attempts; the next pass catches up"
+            )
+        if code == 404:
+            return MirrorMisconfigured(
+                f"no spreadsheet with id {sheet}: check CONSENT_SPREADSHEET_ID"
+            )
+        if code == 403 and ("has not been used" in message or "disabled" in message):
+            return MirrorMisconfigured(
+                "enable the Google Sheets API in the service account's Google Cloud project "
+                f"({_scrub(message)})"
+            )
+        if code == 403 and "protected" in message:
+            return MirrorMisconfigured(
+                f"a protected range on the tab {self.worksheet_title!r} keeps {self._email} "
+                "out: remove that protection or add the service account as its editor"
+            )
+        if code == 403:
+            return MirrorMisconfigured(
+                f"share the spreadsheet {sheet} with {self._email} as Editor "
+                f"(Google answered 403 {status})"
+            )
+        if code == 401:
+            return MirrorMisconfigured(
+                f"Google does not accept the credentials of {self._email} (401 {status}); "
+                "create a new key for the service account and update CONSENT_GOOGLE_CREDENTIALS"
+            )
+        if code == 400 and "above the limit" in message:
+            return MirrorMisconfigured(
+                f"the spreadsheet {sheet} is full ({_scrub(message)}); "
+                "move the register to a spreadsheet with room or delete unused tabs"
+            )
+        # A 400 is most often a race with a person editing the tab between our read and write.
+        return MirrorUnavailable(
+            f"Google Sheets refused a request ({code} {status}: {_scrub(message)}); "
+            "the next pass reads the tab again"
+        )
+
+    def _explain_refresh(self, err: google.auth.exceptions.RefreshError) -> Exception:
+        if err.retryable:
+            return MirrorUnavailable(
+                "Google's token endpoint is not answering; the next pass catches up"
+            )
+        first = err.args[0] if err.args else ""
+        detail = str(first).splitlines()[0][:200] if first else type(err).__name__
+        return MirrorMisconfigured(
+            f"Google refused the key of {self._email} ({detail}): the key may be deleted or "
+            "disabled; create a new key for the service account and update "
+            "CONSENT_GOOGLE_CREDENTIALS"
+        )

@@ -1,0 +1,198 @@
+"""The staff pages in a real browser: login with and without TOTP, verbal consent, finding,
+history, export and erasure; at phone width and with the keyboard alone."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyotp
+import pytest
+import requests
+from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.staff_support import PASSWORD, add_account
+
+pytestmark = pytest.mark.slow
+
+
+def fill(driver: Any, field_id: str, value: str) -> None:
+    element = driver.find_element(By.ID, field_id)
+    element.clear()
+    element.send_keys(value)
+
+
+def _navigates(driver: Any, act: Any) -> None:
+    """Do something that loads a new page, then wait until that page has replaced this one.
+
+    The old document is tagged first, so a check never reads the page that is going away
+    (a click racing a navigation is what makes browser tests flaky)."""
+    loaded(driver)
+    driver.execute_script("window.__leaving = true;")
+    act()
+    WebDriverWait(driver, 10, ignored_exceptions=[WebDriverException]).until(
+        lambda d: d.execute_script(
+            "return window.__leaving === undefined && document.readyState === 'complete'"))
+
+
+def submit(driver: Any, form_action_suffix: str) -> None:
+    """Press a form's button and wait until the next page has loaded in its place."""
+    _navigates(driver, lambda: driver.find_element(
+        By.CSS_SELECTOR, f"form[action$='{form_action_suffix}'] button[type=submit]").click())
+
+
+def follow(driver: Any, link_text: str) -> None:
+    """Follow a link by its text and wait until the page it leads to has loaded."""
+    _navigates(driver, lambda: driver.find_element(By.LINK_TEXT, link_text).click())
+
+
+def loaded(driver: Any) -> None:
+    """Wait until the current document has finished loading."""
+    WebDriverWait(driver, 10, ignored_exceptions=[WebDriverException]).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def shows(driver: Any, text: str) -> bool:
+    """Wait (briefly) until the page shows the text."""
+    try:
+        WebDriverWait(driver, 10, ignored_exceptions=[WebDriverException]).until(
+            lambda d: text in d.page_source)
+    except TimeoutException:
+        return False
+    return True
+
+
+def log_in(driver: Any, base: str, name: str) -> None:
+    driver.get(f"{base}/staff/login")
+    fill(driver, "name", name)
+    fill(driver, "password", PASSWORD)
+    submit(driver, "/staff/login")
+
+
+WIDEST = """
+const limit = document.documentElement.clientWidth + 1;
+const wide = [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > limit)
+  .map(e => e.tagName + '#' + e.id + '.' + e.className);
+return wide.slice(0, 5);
+"""
+
+
+def no_sideways_scrolling(driver: Any) -> bool:
+    """Tell whether the page fits the window's width (waiting briefly for layout to settle)."""
+    def fits(d: Any) -> bool:
+        return bool(d.execute_script(
+            "return document.readyState === 'complete' && "
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1"))
+    try:
+        WebDriverWait(driver, 5).until(fits)
+    except TimeoutException:
+        raise AssertionError(f"wider than the screen: {driver.execute_script(WIDEST)}") from None
+    return True
+
+
+def test_staff_records_finds_exports_and_erases_in_the_browser(
+    browser: Any, live_server: Any, container: Any
+) -> None:
+    base = live_server.url
+    add_account(container, "liisa")
+    log_in(browser, base, "liisa")
+    assert "/staff/contacts" in browser.current_url
+
+    follow(browser, "Kirjaa suullinen lupa")
+    assert "Lue tämä teksti ääneen" in browser.page_source
+    fill(browser, "name", "Maija Meikäläinen")
+    fill(browser, "email", "maija@example.fi")
+    fill(browser, "phone", "040 123 4567")
+    browser.find_element(By.CSS_SELECTOR, "input[name=channels][value=sms]").click()
+    browser.find_element(By.CSS_SELECTOR, "input[name=method][value=phone]").click()
+    fill(browser, "note", "soitti vastaanottoon")
+    submit(browser, "/staff/consents/new")
+    assert shows(browser, "Lupa kirjattu.")
+    public_id = browser.current_url.rsplit("/", 1)[-1]
+
+    follow(browser, "Hae henkilöä")
+    fill(browser, "q", "meikäläinen")
+    submit(browser, "/staff/contacts")
+    follow(browser, "Maija Meikäläinen")
+    history = browser.find_element(By.ID, "history").text
+    assert "granted" in history and "verbal_phone" in history
+    assert browser.find_element(By.ID, "contact-email").text == "maija@example.fi"
+
+    # The export link downloads; fetch it with the browser's session cookie to read it.
+    href = browser.find_element(By.ID, "export-json").get_attribute("href")
+    cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+    exported = requests.get(href, cookies=cookies, timeout=10)
+    assert exported.status_code == 200
+    assert json.loads(exported.text)["contact"]["name"] == "Maija Meikäläinen"
+
+    _navigates(browser, lambda: browser.find_element(By.ID, "erase-link").click())
+    browser.find_element(By.ID, "confirm").click()
+    submit(browser, "/erase")
+    assert shows(browser, "poistettu")
+    browser.get(f"{base}/staff/contacts?q=maija")
+    assert browser.find_element(By.ID, "no-results")
+    browser.get(f"{base}/staff/contacts/{public_id}")
+    assert "Henkilöä ei löydy" in browser.page_source
+
+
+def test_admin_enrols_totp_then_logs_in_with_a_code(browser: Any, live_server: Any,
+                                                   container: Any, clock: Any) -> None:
+    base = live_server.url
+    add_account(container, "omistaja", admin=True)
+    log_in(browser, base, "omistaja")
+    assert browser.current_url.endswith("/staff/totp")
+    assert browser.find_element(By.CSS_SELECTOR, ".qr svg")
+    secret = browser.find_element(By.ID, "totp-secret").text
+    fill(browser, "code", pyotp.TOTP(secret).at(clock.now()))
+    submit(browser, "/staff/totp")
+    codes = browser.find_element(By.ID, "recovery-codes").text.split()
+    assert len(codes) == 10
+    follow(browser, "Jatka")
+    assert shows(browser, "Hae henkilöä")
+    submit(browser, "/staff/logout")
+    assert browser.current_url.endswith("/staff/login")
+
+    clock.advance(seconds=30)
+    log_in(browser, base, "omistaja")
+    assert browser.current_url.endswith("/staff/login/code")
+    fill(browser, "code", pyotp.TOTP(secret).at(clock.now()))
+    submit(browser, "/staff/login/code")
+    follow(browser, "Lokitiedot")
+    assert "login" in browser.find_element(By.ID, "audit").text
+
+
+def test_pages_fit_a_phone_screen(browser: Any, live_server: Any, container: Any) -> None:
+    base = live_server.url
+    add_account(container, "liisa")
+    browser.set_window_size(375, 740)
+    browser.get(f"{base}/staff/login")
+    assert no_sideways_scrolling(browser)
+    log_in(browser, base, "liisa")
+    for path in ("/staff/contacts", "/staff/consents/new", "/staff/account"):
+        browser.get(base + path)
+        assert no_sideways_scrolling(browser), path
+    browser.get(f"{base}/staff/consents/new")
+    fill(browser, "email", "maija.meikalainen.with.a.long.address@example.fi")
+    submit(browser, "/staff/consents/new")
+    assert shows(browser, "Lupa kirjattu.")
+    assert no_sideways_scrolling(browser)
+
+
+def test_login_and_consent_work_with_the_keyboard_alone(browser: Any, live_server: Any,
+                                                        container: Any) -> None:
+    base = live_server.url
+    add_account(container, "liisa")
+    browser.get(f"{base}/staff/login")
+    active = browser.switch_to.active_element
+    assert active.get_attribute("id") == "name"  # the name field has the focus at once
+    active.send_keys("liisa", Keys.TAB)
+    browser.switch_to.active_element.send_keys(PASSWORD, Keys.ENTER)
+    assert shows(browser, "Hae henkilöä")
+    assert "/staff/contacts" in browser.current_url
+    browser.get(f"{base}/staff/consents/new")
+    browser.find_element(By.ID, "email").send_keys("pekka@example.fi", Keys.ENTER)
+    assert shows(browser, "Lupa kirjattu.")

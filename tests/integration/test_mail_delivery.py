@@ -1,0 +1,139 @@
+"""Mail leaves through the outbox: nothing sent before commit, nothing lost when SMTP fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from sqlalchemy import select
+
+from service.bootstrap import SystemClock
+from service.domain.models import OutboxItem
+from tests.conftest import make_container
+from tests.smtp_sink import SmtpSink
+
+GOOD = {"email": "maija@example.fi", "consent": True}
+
+
+def mail_rows(container: Any) -> list[OutboxItem]:
+    with container.session_factory() as session:
+        return list(session.scalars(select(OutboxItem).where(OutboxItem.kind == "mail")))
+
+
+def opt_in(container: Any) -> None:
+    from service.web import create_app
+
+    client = create_app(container=container).test_client()
+    assert client.post("/api/v1/subscribe", json=GOOD).status_code == 202
+
+
+def test_smtp_refusing_keeps_the_message_queued_until_it_accepts(
+    settings: Any, clock: Any, smtp_sink: Any
+) -> None:
+    container = make_container(settings, clock, smtp_url=smtp_sink.url, mail_from="a@b.fi")
+    try:
+        opt_in(container)
+        smtp_sink.handler.refuse = True
+        container.worker().drain()
+        [row] = mail_rows(container)
+        assert row.status == "pending" and row.attempts == 1
+        assert "451" in (row.last_error or "")
+        assert "maija" not in (row.last_error or ""), "no personal data in the error"
+        smtp_sink.handler.refuse = False
+        container.worker().drain()
+        assert smtp_sink.messages == [], "the retry waits for its backoff"
+        clock.advance(minutes=1)
+        container.worker().drain()
+        assert len(smtp_sink.wait_for(1)) == 1
+        assert mail_rows(container)[0].status == "done"
+    finally:
+        container.close()
+
+
+def test_smtp_down_keeps_the_message_queued_until_it_is_back(
+    settings: Any, clock: Any
+) -> None:
+    sink = SmtpSink()
+    port = sink.port
+    sink.stop()
+    container = make_container(settings, clock, smtp_url=f"smtp://127.0.0.1:{port}",
+                               mail_from="a@b.fi")
+    try:
+        opt_in(container)
+        for _ in range(3):
+            container.worker().drain()
+            clock.advance(minutes=2)
+        [row] = mail_rows(container)
+        assert row.status == "pending" and row.attempts == 3
+        back = SmtpSink(port=port)
+        try:
+            clock.advance(minutes=5)
+            container.worker().drain()
+            assert len(back.wait_for(1)) == 1
+            assert mail_rows(container)[0].status == "done"
+        finally:
+            back.stop()
+    finally:
+        container.close()
+
+
+def test_nothing_is_sent_for_a_transaction_that_rolled_back(
+    settings: Any, clock: Any, smtp_sink: Any
+) -> None:
+    from service.domain import ledger, letters
+    from service.domain.normalize import parse_email
+
+    container = make_container(settings, clock, smtp_url=smtp_sink.url, mail_from="a@b.fi")
+    try:
+        with container.uow() as uow:
+            contact = ledger.get_or_create_contact(
+                uow.session, parse_email("x@example.fi"), name=None, phone=None,
+                language="fi", now=clock.now())
+            letters.queue_welcome(uow.session, container.deps, contact, key="k", now=clock.now())
+            # Leaving without commit: the message must vanish with the change.
+        container.worker().drain()
+        assert mail_rows(container) == []
+        assert smtp_sink.messages == []
+    finally:
+        container.close()
+
+
+def test_worker_killed_mid_delivery_loses_nothing(settings: Any, smtp_sink: Any) -> None:
+    container = make_container(settings, SystemClock(), smtp_url=smtp_sink.url,
+                               mail_from="a@b.fi")
+    try:
+        opt_in(container)
+        smtp_sink.handler.stall_seconds = 2.0
+        env = {
+            **os.environ,
+            "CONSENT_DATA_DIR": str(settings.data_dir),
+            "CONSENT_DATABASE_URL": settings.database_url,
+            "CONSENT_SECRET_KEYS": ",".join(settings.secret_keys),
+            "CONSENT_SMTP_URL": smtp_sink.url,
+            "CONSENT_MAIL_FROM": "a@b.fi",
+            "CONSENT_OUTBOX_LEASE_SECONDS": "1",
+        }
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert smtp_sink.handler.entered_data.wait(30), "the worker began delivering"
+            os.kill(worker.pid, signal.SIGKILL)
+        finally:
+            worker.wait(10)
+        [row] = mail_rows(container)
+        assert row.status == "running", "the killed worker held the message"
+        smtp_sink.handler.stall_seconds = 0.0
+        time.sleep(1.2)  # the dead worker's lease runs out
+        container.worker().drain()
+        assert mail_rows(container)[0].status == "done"
+        received = smtp_sink.wait_for(1)
+        ids = {m["Message-ID"] for m in received}
+        assert len(ids) == 1, "a redelivery carries the same Message-ID"
+    finally:
+        container.close()

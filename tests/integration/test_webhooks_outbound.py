@@ -1,0 +1,306 @@
+"""Outbound consent events: signed per Standard Webhooks, retried until delivered, once each."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from service.domain import events_out
+from service.domain.models import WebhookDelivery, WebhookEndpoint
+from tests.webhook_support import add_source, subscribed
+from webhooks import standard_webhooks
+from webhooks.outbound import register_delivery, resolve_host
+
+OPT_IN = {"email": "maija@example.fi", "consent": True}
+
+
+class Receiver:
+    """An HTTP endpoint on loopback that verifies every delivery and answers as scripted."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.secret = ""
+        self.now = 0
+        self.replies: list[tuple[int, dict[str, str], float]] = []
+        self.received: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status, headers, delay = (receiver.replies.pop(0) if receiver.replies
+                                          else (200, {}, 0.0))
+                standard_webhooks.verify(receiver.secret, dict(self.headers), body,
+                                         now=receiver.now)
+                receiver.received.append({"id": self.headers["webhook-id"],
+                                          "body": json.loads(body), "status": status})
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender gave up waiting
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver(container: Any) -> Iterator[Receiver]:
+    server = Receiver()
+    server.now = int(container.clock.now().timestamp())
+    yield server
+    server.stop()
+
+
+def _endpoint(container: Any, url: str, events: tuple[str, ...] = ("all",), **kw: Any) -> str:
+    _info, secret = events_out.add_endpoint(container.uow(), url, events,
+                                            now=container.clock.now(), resolve=resolve_host,
+                                            allow_private=True, **kw)
+    return secret
+
+
+def _deliveries(container: Any) -> list[WebhookDelivery]:
+    with container.session_factory() as session:
+        return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def _drain(container: Any) -> None:
+    container.worker().drain()
+
+
+def test_every_delivery_is_signed_and_verifies_on_a_loopback_receiver(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    receiver.secret = _endpoint(container, receiver.url)
+    assert client.post("/api/v1/subscribe", json=OPT_IN).status_code == 202
+    _drain(container)
+    [got] = receiver.received
+    assert got["id"].startswith("msg_")
+    assert got["body"]["type"] == "consent.requested"
+    data = got["body"]["data"]
+    assert data["channel"] == "email" and data["state"] == "pending"
+    assert data["method"] == "web_form"
+    # No personal data unless the endpoint is allowed it.
+    assert "maija" not in json.dumps(got["body"])
+    assert [d.status for d in _deliveries(container)] == ["delivered"]
+
+
+def test_endpoint_allowed_personal_data_gets_the_address(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    receiver.secret = _endpoint(container, receiver.url, ("consent.requested",),
+                                include_personal_data=True)
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    assert receiver.received[0]["body"]["data"]["email"] == "maija@example.fi"
+
+
+def test_only_the_chosen_event_types_are_sent(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    receiver.secret = _endpoint(container, receiver.url, ("address.bounced",))
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    assert receiver.received == []
+    token = add_source(container, "postmark", "postmark")
+    subscribed(container, "pekka@example.fi")
+    client.post("/webhooks/email/postmark", headers={"X-Consent-Secret": token},
+                json={"RecordType": "Bounce", "Type": "HardBounce", "ID": 1,
+                      "Email": "pekka@example.fi"})
+    _drain(container)
+    [got] = receiver.received
+    assert got["body"]["type"] == "address.bounced"
+    assert got["body"]["data"]["undeliverable"] is True
+
+
+def test_a_receiver_answering_500_gets_the_event_later_once(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    receiver.secret = _endpoint(container, receiver.url)
+    receiver.replies = [(500, {}, 0.0)]
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    assert [r["status"] for r in receiver.received] == [500]
+    assert _deliveries(container)[0].status == "pending"
+    container.clock.advance(seconds=10)
+    _drain(container)
+    container.clock.advance(days=4)
+    _drain(container)
+    assert [r["status"] for r in receiver.received] == [500, 200]
+    assert len({r["id"] for r in receiver.received}) == 1
+    assert _deliveries(container)[0].status == "delivered"
+    assert [a.status_code for a in events_out.list_deliveries(container.uow())[0].attempts] \
+        == [500, 200]
+
+
+def test_429_retry_after_is_honoured(client: Any, container: Any, receiver: Receiver) -> None:
+    receiver.secret = _endpoint(container, receiver.url)
+    receiver.replies = [(429, {"Retry-After": "120"}, 0.0)]
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    container.clock.advance(seconds=100)
+    _drain(container)
+    assert len(receiver.received) == 1
+    container.clock.advance(seconds=21)
+    receiver.now = int(container.clock.now().timestamp())
+    _drain(container)
+    assert [r["status"] for r in receiver.received] == [429, 200]
+
+
+def test_a_receiver_that_is_down_gets_the_event_when_it_is_back(
+    client: Any, container: Any
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    secret = _endpoint(container, f"http://127.0.0.1:{port}/hook")
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    [attempt] = events_out.list_deliveries(container.uow())[0].attempts
+    assert attempt.status_code is None and attempt.error
+    back = Receiver(port)
+    try:
+        back.secret = secret
+        container.clock.advance(seconds=10)
+        back.now = int(container.clock.now().timestamp())
+        _drain(container)
+        assert len(back.received) == 1
+        assert _deliveries(container)[0].status == "delivered"
+    finally:
+        back.stop()
+
+
+def test_a_slow_receiver_times_out_and_gets_the_same_webhook_id_again(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    register_delivery(container, timeout=0.5)
+    receiver.secret = _endpoint(container, receiver.url)
+    receiver.replies = [(200, {}, 1.5)]
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    assert _deliveries(container)[0].status == "pending"
+    container.clock.advance(seconds=10)
+    receiver.now = int(container.clock.now().timestamp())
+    _drain(container)
+    assert len(receiver.received) == 2
+    assert receiver.received[0]["id"] == receiver.received[1]["id"]
+    assert _deliveries(container)[0].status == "delivered"
+
+
+def test_410_disables_the_endpoint(client: Any, container: Any, receiver: Receiver) -> None:
+    receiver.secret = _endpoint(container, receiver.url)
+    receiver.replies = [(410, {}, 0.0)]
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    [endpoint] = events_out.list_endpoints(container.uow())
+    assert endpoint.disabled_at is not None and "410" in (endpoint.disabled_reason or "")
+    client.post("/api/v1/subscribe", json={**OPT_IN, "email": "pekka@example.fi"})
+    container.clock.advance(days=1)
+    _drain(container)
+    assert len(receiver.received) == 1
+    assert len(_deliveries(container)) == 1
+
+
+def test_redeliver_sends_the_same_webhook_id_and_body_again(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    receiver.secret = _endpoint(container, receiver.url)
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    events_out.redeliver(container.uow(), _deliveries(container)[0].id,
+                         now=container.clock.now())
+    _drain(container)
+    first, second = receiver.received
+    assert (first["id"], first["body"]) == (second["id"], second["body"])
+
+
+def test_rotated_secrets_both_sign_during_the_rotation(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    old = _endpoint(container, receiver.url)
+    [endpoint] = events_out.list_endpoints(container.uow())
+    new = events_out.rotate_secret(container.uow(), endpoint.id)
+    for secret in (old, new):
+        receiver.secret = secret
+        receiver.received.clear()
+        client.post("/api/v1/subscribe", json={**OPT_IN, "email": f"x{len(secret)}"
+                                               f"{secret[-4:].lower()}@example.fi"})
+        _drain(container)
+        assert len(receiver.received) == 1  # verify() inside the receiver passed
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/hook", "http://[::1]/hook", "http://10.1.2.3/hook",
+    "http://192.168.1.20/hook", "http://169.254.169.254/latest/meta-data",
+    "http://localhost/hook",
+])
+def test_private_and_loopback_targets_are_refused_unless_allowed(
+    container: Any, url: str
+) -> None:
+    with pytest.raises(events_out.TargetRefused):
+        events_out.add_endpoint(container.uow(), url, ["all"], now=container.clock.now(),
+                                resolve=resolve_host)
+    info, _ = events_out.add_endpoint(container.uow(), url, ["all"], now=container.clock.now(),
+                                      resolve=resolve_host, allow_private=True)
+    assert info.allow_private
+
+
+def test_a_host_that_later_resolves_to_a_private_address_gets_nothing(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    public = {"hooks.example.com": ["93.184.215.14"]}
+    events_out.add_endpoint(container.uow(), "http://hooks.example.com/hook", ["all"],
+                            now=container.clock.now(), resolve=lambda h: public[h])
+    sent: list[str] = []
+
+    class Recorder:
+        def send(self, url: str, *args: Any) -> events_out.Reply:
+            sent.append(url)
+            return events_out.Reply(200)
+
+    service = events_out.DeliveryService(container.session_factory, container.clock, Recorder(),
+                                         resolve=lambda h: ["127.0.0.1"])
+    container.extra_handlers[events_out.DELIVERY_KIND] = service.deliver
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    assert sent == []
+    [delivery] = events_out.list_deliveries(container.uow())
+    assert delivery.status == "failed" and "loopback" in (delivery.attempts[0].error or "")
+
+
+def test_contact_erased_scrubs_queued_personal_data_and_names_only_the_id(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    receiver.secret = _endpoint(container, receiver.url, include_personal_data=True)
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    [delivery] = _deliveries(container)
+    public_id = json.loads(delivery.payload_json)["data"]["contact_id"]
+    with container.uow() as uow:
+        events_out.contact_erased(uow.session, public_id, now=container.clock.now())
+        uow.commit()
+    _drain(container)
+    assert "maija" not in json.dumps([r["body"] for r in receiver.received])
+    assert [r["body"]["type"] for r in receiver.received] == ["consent.requested",
+                                                             "contact.erased"]
+    with container.session_factory() as session:
+        assert session.scalar(select(WebhookEndpoint.disabled_at)) is None

@@ -1,0 +1,1 @@
+"""Inbound webhook adapters (form plugins, email providers) and outbound delivery."""
