@@ -31,6 +31,9 @@ CHANNELS = (Channel.EMAIL.value, Channel.SMS.value)
 # Withdrawals made through the link by the person; only these may be undone or given a reason.
 LINK_METHODS = (Method.UNSUBSCRIBE_PAGE.value, Method.ONE_CLICK.value)
 REASONS = ("too_many", "not_relevant", "never_signed_up", "other")
+# "I never signed up" flags the record for staff, as the receipt's "I never agreed" does.
+NEVER_SIGNED_UP = "never_signed_up"
+DISPUTED_BY_LINK = "disputed_unsubscribe"
 MAX_REASON_TEXT = 1000
 # "Send me my link" mails one contact at most once in this many seconds, however often asked.
 LINK_MAIL_WINDOW_SECONDS = 600
@@ -205,6 +208,7 @@ def give_reason(
     """Keep the person's reason with the evidence of their withdrawal; return their language.
 
     The reason may hold personal words, so it lives in Evidence (erasable), never in the event.
+    "I never signed up" also flags the record for staff to check (a mistyped address).
     """
     public_id, channel = _unsubscribe_payload(deps, token)
     chosen, detail = parse_reason(code, text)
@@ -226,6 +230,9 @@ def give_reason(
                                  recorded_at=now))
         else:
             evidence.note = note
+        if chosen == NEVER_SIGNED_UP:
+            contact.flagged_reason = DISPUTED_BY_LINK
+            contact.updated_at = now
         language = contact.language
         uow.commit()
     return language
