@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import case, delete, func, select, update
 
-from service.domain import audit
+from service.domain import audit, events_out
 from service.domain.context import Deps
 from service.domain.ledger import Actor
 from service.domain.models import (
@@ -76,6 +76,8 @@ def apply_retention(
             contact.email = contact.email_key = contact.name = contact.phone = None
             contact.flagged_reason = None
             contact.erased_at = contact.updated_at = now
+            if not dry_run:
+                events_out.contact_erased(session, contact.public_id, now=now)
         evidence_ips = session.execute(
             update(Evidence).where(Evidence.recorded_at < ip_cutoff,
                                    (Evidence.ip.is_not(None)) | (Evidence.source_ip.is_not(None)))

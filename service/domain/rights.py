@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.domain import audit, ledger
+from service.domain import audit, events_out, ledger
 from service.domain.context import Deps
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.models import (
@@ -360,6 +360,7 @@ def correct_contact(uow: UnitOfWork, deps: Deps, public_id: str, wanted: Correct
         if changed:
             contact.updated_at = now
             ledger.register_changed(session, now=now)
+            events_out.contact_updated(session, contact, changed, now=now)
         audit.append(session, actor, "contact.correct", contact.public_id, ip,
                      {"fields": changed}, now=now)
         uow.commit()
@@ -487,6 +488,8 @@ def erase_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
         contact.erased_at = now
         contact.updated_at = now
         ledger.register_changed(session, now=now)
+        # Queued deliveries lose the person's details; endpoints hear of the erasure by id.
+        events_out.contact_erased(session, contact.public_id, now=now)
         audit.append(session, actor, "contact.erase", contact.public_id, ip,
                      {"evidence_removed": int(getattr(removed, "rowcount", 0) or 0),
                       "messages_removed": len(message_ids)}, now=now)
