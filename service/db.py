@@ -92,7 +92,7 @@ def upgrade(engine: Engine, lock_dir: Path | None = None) -> None:
         if engine.dialect.name == "sqlite":
             # Alembic manages its own transaction; ours would be an IMMEDIATE one already.
             conn.commit()
-        command.upgrade(_alembic_config(conn), "heads")
+        command.upgrade(_alembic_config(conn), "head")
         conn.commit()
 
 

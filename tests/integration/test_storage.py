@@ -95,3 +95,13 @@ def test_upgrade_is_safe_to_run_again_and_in_parallel(container: Any) -> None:
         thread.join()
     assert errors == []
     assert db.pending_migrations(container.engine) == []
+
+
+def test_migrations_form_one_line_of_history() -> None:
+    """One head: `consent db upgrade` has a single target and a downgrade path is unambiguous."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1

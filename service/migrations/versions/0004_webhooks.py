@@ -1,7 +1,7 @@
 """Webhooks: inbound sources and their handled deliveries, outbound endpoints, deliveries, attempts.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-22
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from service.domain.models import UTCDateTime
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
