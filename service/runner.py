@@ -11,14 +11,38 @@ from service.bootstrap import Container
 
 log = logging.getLogger("consent.runner")
 POLL_SECONDS = 0.5
+# How often a worker asks whether today's retention run is still to do (it runs once a day).
+RETENTION_CHECK_SECONDS = 300.0
+
+
+def run_retention_if_due(container: Container) -> None:
+    """Apply the retention rules unless some worker already did today."""
+    from service.domain.retention import run_daily
+    from service.sent_mail import forget_files
+
+    settings = container.settings
+    report = run_daily(container.uow(), container.deps,
+                       pending_days=settings.retention_pending_days,
+                       ip_days=settings.retention_ip_days,
+                       forget_messages=forget_files(container.mailer))
+    if report is not None:
+        log.info("daily retention: removed %d unconfirmed opt-in(s), cleared %d evidence and "
+                 "%d audit-log IP address(es)", report.pending_removed,
+                 report.evidence_ips_cleared, report.audit_ips_cleared)
 
 
 def run_worker(container: Container, stop: threading.Event) -> None:
     """Drain the outbox until stopped, sleeping briefly when nothing is due."""
     worker = container.worker()
     log.info("worker started")
-    next_full_pass = 0.0
+    next_full_pass = next_retention_check = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_retention_check:
+            try:
+                run_retention_if_due(container)
+            except Exception:
+                log.exception("daily retention failed; it is tried again later")
+            next_retention_check = time.monotonic() + RETENTION_CHECK_SECONDS
         if time.monotonic() >= next_full_pass:
             # A full pass now and then repairs hand edits even when nothing changed.
             try:

@@ -48,6 +48,8 @@ class Settings:
     require_totp: str
     outbox_lease_seconds: float = 300.0
     mirror_full_pass_seconds: float = 600.0
+    retention_pending_days: int = 30
+    retention_ip_days: int = 365
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -243,6 +245,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "CONSENT_MIRROR_FULL_PASS_SECONDS must be a number of seconds (e.g. 600)."
         ) from None
 
+    retention: dict[str, int] = {}
+    for name, default in (("CONSENT_RETENTION_PENDING_DAYS", "30"),
+                          ("CONSENT_RETENTION_IP_DAYS", "365")):
+        raw_days = (get(name, default) or default).strip()
+        if not raw_days.isdigit() or int(raw_days) < 1:
+            raise SettingsError(f"{name} must be a whole number of days, at least 1.")
+        retention[name] = int(raw_days)
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -267,5 +277,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         require_totp=totp,
         outbox_lease_seconds=lease_seconds,
         mirror_full_pass_seconds=full_pass,
+        retention_pending_days=retention["CONSENT_RETENTION_PENDING_DAYS"],
+        retention_ip_days=retention["CONSENT_RETENTION_IP_DAYS"],
         extra={k: v for k, v in env.items() if k.startswith("CONSENT_")},
     )
