@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,3 +101,63 @@ def compare(wanted: Grid, current: Sequence[Sequence[str]]) -> Comparison:
         arrangement_differs=out_of_order or blank_rows > 0 or stray_cells,
         identical=identical,
     )
+
+
+@dataclass(frozen=True)
+class RowEdits:
+    """Whole-row deletions and insertions that line the current rows up with the wanted ones.
+
+    Row indexes count the header as row 0. Deletions are applied first, bottom-up; insertions
+    after them, top-down, in the coordinates they leave. `projected` is what the grid holds
+    once both are done (inserted rows blank), to be compared cell by cell with the wanted grid.
+    """
+
+    deletions: list[tuple[int, int]]  # [start, end) ranges of current rows, bottom-up
+    insertions: list[tuple[int, int]]  # [start, end) ranges of final rows, top-down
+    projected: Grid
+
+
+def row_edits(wanted: Grid, current: Sequence[Sequence[str]]) -> RowEdits | None:
+    """Plan deletions and insertions so that no row below a removed one has to be rewritten.
+
+    Returns None when the kept rows are not in the wanted order (a sorted tab): only a rewrite
+    in place puts that right.
+    """
+    have = trimmed(current)
+    wanted_index = {row[0]: i for i, row in enumerate(wanted) if i > 0}
+    kept: list[int] = []
+    seen: set[str] = set()
+    doomed: list[int] = []
+    for i in range(1, len(have)):
+        row = have[i]
+        key = row[0] if row else ""
+        if key and key in wanted_index and key not in seen:
+            seen.add(key)
+            kept.append(i)
+        else:
+            doomed.append(i)
+    order = [wanted_index[have[i][0]] for i in kept]
+    if any(a > b for a, b in itertools.pairwise(order)):
+        return None
+    deletions: list[tuple[int, int]] = []
+    for i in reversed(doomed):
+        if deletions and deletions[-1][0] == i + 1:
+            deletions[-1] = (i, deletions[-1][1])
+        else:
+            deletions.append((i, i + 1))
+    kept_keys = {have[i][0]: have[i] for i in kept}
+    last_kept = max(order, default=0)
+    insertions: list[tuple[int, int]] = []
+    projected: Grid = [list(have[0]) if have else []]
+    for i in range(1, len(wanted)):
+        key = wanted[i][0]
+        if key in kept_keys:
+            projected.append(list(kept_keys[key]))
+            continue
+        projected.append([])
+        if i < last_kept:  # a new row among kept ones needs room; below them it needs none
+            if insertions and insertions[-1][1] == i:
+                insertions[-1] = (insertions[-1][0], i + 1)
+            else:
+                insertions.append((i, i + 1))
+    return RowEdits(deletions=deletions, insertions=insertions, projected=projected)

@@ -24,7 +24,7 @@ from gspread.exceptions import APIError
 from gspread.http_client import FileType, ParamsType
 
 from service.domain.ports import MirrorMisconfigured, MirrorReport, MirrorUnavailable
-from sync.diff import Grid, compare, trimmed, wanted_grid
+from sync.diff import Comparison, Grid, compare, row_edits, trimmed, wanted_grid
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ MAX_REQUEST_BYTES = 2_000_000  # Google's recommended ceiling for one request's 
 ROW_HEADROOM = 500  # rows added beyond what is needed, so each new contact does not resize the grid
 MIN_NEW_TAB_ROWS = 1000
 MIN_NEW_TAB_COLUMNS = 26
+LAYOUT_MAX_AGE = 600.0  # seconds a pass trusts what it last learned of the tab's layout
 METADATA_FIELDS = "sheets(properties(sheetId,title,index,gridProperties),protectedRanges)"
 
 
@@ -310,6 +311,9 @@ class _TabPlan:
 
     read_title: str | None  # the title to read values from; None: no tab, nothing to read
     requests: list[dict[str, Any]]
+    sheet_id: int = 0
+    row_count: int = 0  # the grid once the requests are applied
+    column_count: int = 0
 
 
 def plan_tab(
@@ -363,7 +367,13 @@ def plan_tab(
             }
         )
         reqs.append(_protect(sheet_id, service_account_email))
-        return _TabPlan(read_title=None, requests=reqs)
+        return _TabPlan(
+            read_title=None,
+            requests=reqs,
+            sheet_id=sheet_id,
+            row_count=max(MIN_NEW_TAB_ROWS, wanted_rows + ROW_HEADROOM),
+            column_count=max(MIN_NEW_TAB_COLUMNS, wanted_columns),
+        )
 
     props = tab.get("properties", {})
     sheet_id = int(props.get("sheetId", 0))
@@ -404,7 +414,13 @@ def plan_tab(
                     }
                 }
             )
-    return _TabPlan(read_title=str(props.get("title", title)), requests=reqs)
+    return _TabPlan(
+        read_title=str(props.get("title", title)),
+        requests=reqs,
+        sheet_id=sheet_id,
+        row_count=new_grid.get("rowCount", rows),
+        column_count=new_grid.get("columnCount", cols),
+    )
 
 
 def _protect(sheet_id: int, service_account_email: str) -> dict[str, Any]:
@@ -418,6 +434,80 @@ def _protect(sheet_id: int, service_account_email: str) -> dict[str, Any]:
             }
         }
     }
+
+
+# Above this many deletions and insertions in one pass, rewriting rows in place is cheaper.
+MAX_ROW_EDITS = 5000
+
+
+@dataclass
+class _Layout:
+    """What a pass learned of the tab from the spreadsheet's metadata, reused for a while."""
+
+    title: str
+    sheet_id: int
+    row_count: int
+    column_count: int
+    learned_at: float
+
+
+def plan_grid_changes(
+    sheet_id: int, row_count: int, wanted: Grid, current: Sequence[Sequence[str]]
+) -> tuple[list[dict[str, Any]], Grid, int]:
+    """Return row deletions and insertions, the grid they leave, and its row count.
+
+    A withdrawn contact's row is deleted rather than every row below it rewritten one place
+    up. When the tab was sorted by hand (or edits would be many) rows are rewritten in place.
+    Grid growth is asked for relative to the current size, so a stale idea of the size never
+    shrinks the tab.
+    """
+    have = trimmed(current)
+    edits = row_edits(wanted, have)
+    requests: list[dict[str, Any]] = []
+    if edits is None or len(edits.deletions) + len(edits.insertions) > MAX_ROW_EDITS:
+        projected: Grid = have
+        deleted = inserted = 0
+    else:
+        projected = edits.projected
+        deleted = sum(end - start for start, end in edits.deletions)
+        inserted = sum(end - start for start, end in edits.insertions)
+    # Room first: Google refuses to delete every row below a frozen header.
+    needed = max(len(wanted), len(projected), 2)
+    if row_count - deleted + inserted < needed or row_count - deleted < 2:
+        grow = needed + ROW_HEADROOM - (row_count - deleted + inserted)
+        requests.append(
+            {"appendDimension": {"sheetId": sheet_id, "dimension": "ROWS", "length": grow}}
+        )
+        row_count += grow
+    if edits is not None and projected is edits.projected:
+        for start, end in edits.deletions:
+            requests.append(
+                {
+                    "deleteDimension": {
+                        "range": {
+                            "sheetId": sheet_id,
+                            "dimension": "ROWS",
+                            "startIndex": start,
+                            "endIndex": end,
+                        }
+                    }
+                }
+            )
+        for start, end in edits.insertions:
+            requests.append(
+                {
+                    "insertDimension": {
+                        "range": {
+                            "sheetId": sheet_id,
+                            "dimension": "ROWS",
+                            "startIndex": start,
+                            "endIndex": end,
+                        },
+                        "inheritFromBefore": True,
+                    }
+                }
+            )
+    return requests, projected, row_count - deleted + inserted
 
 
 def _scrub(message: str, limit: int = 300) -> str:
@@ -442,6 +532,8 @@ class GoogleSheetsMirror:
         random: Callable[[], float] = random_module.random,
         retry: RetryPolicy | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        layout_max_age: float = LAYOUT_MAX_AGE,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.credentials_file = Path(credentials_file)
         self.spreadsheet_id = spreadsheet_id
@@ -455,6 +547,12 @@ class GoogleSheetsMirror:
         self._http: SheetsHTTPClient | None = None
         self._auth_session: requests.Session | None = None
         self._email = ""
+        # The tab's id, grid and protection are read again after this long, so that a removed
+        # protection or unfrozen header is restored; in between a pass reads only the values.
+        self.layout_max_age = layout_max_age
+        self._monotonic = monotonic
+        self._layout: _Layout | None = None
+        self._trusted_layout = False  # whether the running pass relies on a remembered layout
 
     @property
     def service_account_email(self) -> str:
@@ -555,39 +653,18 @@ class GoogleSheetsMirror:
         http = self._connect()
         sent_before = http.requests_sent
         try:
-            metadata = http.fetch_sheet_metadata(
-                self.spreadsheet_id, params={"includeGridData": "false", "fields": METADATA_FIELDS}
-            )
-            tab = plan_tab(
-                metadata,
-                self.worksheet_title,
-                len(wanted),
-                len(wanted[0]),
-                self._email,
-                self._new_sheet_id,
-            )
-            current: Grid = []
-            if tab.read_title is not None:
-                answer = http.values_get(
-                    self.spreadsheet_id,
-                    quote_title(tab.read_title),
-                    params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
-                )
-                current = [[str(v) for v in row] for row in answer.get("values", [])]
-            comparison = compare(wanted, current)
-            bodies = (
-                []
-                if comparison.identical
-                else plan_value_writes(
-                    self.worksheet_title, wanted, trimmed(current), self.max_request_bytes
-                )
-            )
-            if not check_only:
-                if tab.requests:
-                    http.batch_update(self.spreadsheet_id, {"requests": tab.requests})
-                for body in bodies:
-                    http.values_batch_update(self.spreadsheet_id, body)
+            try:
+                comparison, repaired = self._pass(http, wanted, check_only)
+            except APIError as err:
+                if err.response.status_code != 400 or not self._trusted_layout:
+                    raise
+                # The tab changed since its layout was last read (resized or rows deleted by
+                # hand, or another writer): read everything afresh and try once more.
+                self._layout = None
+                comparison, repaired = self._pass(http, wanted, check_only)
         except APIError as err:
+            if err.response.status_code == 400:
+                self._layout = None  # the tab changed under us: learn it afresh next time
             raise self._explain(err) from None
         except (requests.RequestException, google.auth.exceptions.TransportError) as err:
             raise MirrorUnavailable(
@@ -600,10 +677,82 @@ class GoogleSheetsMirror:
             changed=comparison.changed,
             removed=comparison.removed,
             requests=http.requests_sent - sent_before,
-            repaired_layout=bool(
-                tab.requests or comparison.header_differs or comparison.arrangement_differs
-            ),
+            repaired_layout=repaired,
         )
+
+    def _read_values(self, http: SheetsHTTPClient, title: str) -> Grid:
+        answer = http.values_get(
+            self.spreadsheet_id,
+            quote_title(title),
+            params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
+        )
+        return [[str(v) for v in row] for row in answer.get("values", [])]
+
+    def _pass(
+        self, http: SheetsHTTPClient, wanted: Grid, check_only: bool
+    ) -> tuple[Comparison, bool]:
+        """Read the tab (and its layout when not known lately), then write what differs."""
+        layout = self._layout
+        self._trusted_layout = False
+        if layout is not None and (
+            self._monotonic() - layout.learned_at > self.layout_max_age
+            or layout.column_count < len(wanted[0])
+        ):
+            layout = None
+        current: Grid | None = None
+        if layout is not None:
+            self._trusted_layout = True
+            try:
+                current = self._read_values(http, layout.title)
+            except APIError as err:
+                if err.response.status_code != 400:
+                    raise
+                layout = None  # "Unable to parse range": the tab was deleted or renamed
+        tab_requests: list[dict[str, Any]] = []
+        if layout is None or current is None:
+            self._layout = None
+            self._trusted_layout = False
+            metadata = http.fetch_sheet_metadata(
+                self.spreadsheet_id, params={"includeGridData": "false", "fields": METADATA_FIELDS}
+            )
+            tab = plan_tab(
+                metadata,
+                self.worksheet_title,
+                len(wanted),
+                len(wanted[0]),
+                self._email,
+                self._new_sheet_id,
+            )
+            tab_requests = tab.requests
+            current = [] if tab.read_title is None else self._read_values(http, tab.read_title)
+            layout = _Layout(
+                title=self.worksheet_title,
+                sheet_id=tab.sheet_id,
+                row_count=tab.row_count,
+                column_count=tab.column_count,
+                learned_at=self._monotonic(),
+            )
+        comparison = compare(wanted, current)
+        repaired = bool(tab_requests or comparison.header_differs or comparison.arrangement_differs)
+        if check_only:
+            return comparison, repaired
+        if comparison.identical:
+            if tab_requests:
+                http.batch_update(self.spreadsheet_id, {"requests": tab_requests})
+            self._layout = layout
+            return comparison, repaired
+        grid_requests, projected, row_count = plan_grid_changes(
+            layout.sheet_id, layout.row_count, wanted, current
+        )
+        structural = tab_requests + grid_requests
+        bodies = plan_value_writes(self.worksheet_title, wanted, projected, self.max_request_bytes)
+        if structural:
+            http.batch_update(self.spreadsheet_id, {"requests": structural})
+        for body in bodies:
+            http.values_batch_update(self.spreadsheet_id, body)
+        layout.row_count = row_count
+        self._layout = layout
+        return comparison, repaired
 
     def _explain(self, err: APIError) -> Exception:
         code = err.response.status_code

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 import re
 import secrets
@@ -1162,7 +1163,18 @@ class FakeGoogleSheets:
 
     def _atomically(self, book: Spreadsheet, work: Callable[[Spreadsheet], Any]) -> Any:
         """Run work on a copy of the spreadsheet and keep the copy only if all of it succeeds."""
-        draft = copy.deepcopy(book)
+        # Cells hold immutable values, so copying the row lists is a full copy (and far
+        # quicker than deepcopy on a tab of 100,000 rows).
+        draft = copy.copy(book)
+        draft.roles = dict(book.roles)
+        draft.sheets = [
+            dataclasses.replace(
+                sheet,
+                cells=[list(row) for row in sheet.cells],
+                protected_ranges=copy.deepcopy(sheet.protected_ranges),
+            )
+            for sheet in book.sheets
+        ]
         result = work(draft)
         self._spreadsheets[book.spreadsheet_id] = draft
         return result

@@ -93,6 +93,7 @@ def make_mirror(
             "api_base_url": fake_sheets.url,
             "timeout": 5.0,
             "sleep": sim_time.sleep,
+            "monotonic": sim_time,
             "random": random.Random(1234).random,
         }
         options.update(overrides)

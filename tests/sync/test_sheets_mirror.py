@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from service.domain.ports import MirrorMisconfigured, MirrorUnavailable
-from sync.sheets import GoogleSheetsMirror, RetryPolicy, plan_value_writes
+from sync.sheets import LAYOUT_MAX_AGE, GoogleSheetsMirror, RetryPolicy, plan_value_writes
 from tests.fakes.google_sheets import FakeGoogleSheets, LoggedRequest, SimulatedTime
 
 from .conftest import HEADER, SERVICE_ACCOUNT, TAB, contact_row, register
@@ -206,14 +206,55 @@ def test_tab_renamed_by_hand_is_taken_back_rather_than_left_stale(
 
 
 def test_tab_shrunk_by_hand_is_grown_before_rows_are_written(
+    make_mirror: MakeMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    make_mirror().apply(HEADER, register(2))
+    fake_sheets.resize_tab(spreadsheet_id, TAB, rows=3, cols=4)
+    rows = register(30)
+    fake_sheets.clear_log()
+    make_mirror().apply(HEADER, rows)  # a new process: `consent sync`, or a restarted worker
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+    assert all(r.status == 200 for r in fake_sheets.api_requests())
+
+
+def test_tab_shrunk_by_hand_while_its_layout_was_remembered_is_put_right_in_the_same_pass(
     mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
 ) -> None:
     mirror.apply(HEADER, register(2))
     fake_sheets.resize_tab(spreadsheet_id, TAB, rows=3, cols=4)
     rows = register(30)
-    mirror.apply(HEADER, rows)
+    report = mirror.apply(HEADER, rows)
     assert shown(fake_sheets, spreadsheet_id) == expected(rows)
-    assert all(r.status == 200 for r in fake_sheets.api_requests())
+    assert report.added == 30
+
+
+def test_withdrawal_deletes_the_row_instead_of_rewriting_every_row_below_it(
+    mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    rows = register(500)
+    mirror.apply(HEADER, rows)
+    del rows[3]
+    fake_sheets.clear_log()
+    report = mirror.apply(HEADER, rows)
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+    [write] = fake_sheets.api_requests("write")
+    assert write.body_size < 400  # one deleteDimension, not 496 rows moved up
+    assert report.requests == 2 and report.removed == 1
+
+
+def test_withdrawals_and_new_contacts_among_kept_rows_land_in_register_order(
+    mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    rows = register(40)
+    mirror.apply(HEADER, rows)
+    newcomers = register(5)
+    rows = rows[:2] + newcomers[:2] + rows[5:20] + [newcomers[2]] + rows[22:] + newcomers[3:]
+    rows[10][1] += " (muutettu)"
+    fake_sheets.clear_log()
+    report = mirror.apply(HEADER, rows)
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+    assert (report.added, report.changed, report.removed) == (5, 1, 5)
+    assert len(fake_sheets.api_requests("write")) == 2  # the row moves, then the values
 
 
 def test_protection_and_frozen_header_are_set_once_not_every_pass(
@@ -234,12 +275,16 @@ def test_protection_and_frozen_header_are_set_once_not_every_pass(
 
 
 def test_removed_protection_and_unfrozen_header_are_restored(
-    mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+    mirror: GoogleSheetsMirror,
+    fake_sheets: FakeGoogleSheets,
+    spreadsheet_id: str,
+    sim_time: SimulatedTime,
 ) -> None:
     rows = register(2)
     mirror.apply(HEADER, rows)
     fake_sheets.remove_protection(spreadsheet_id, TAB)
     fake_sheets.unfreeze(spreadsheet_id, TAB)
+    sim_time.sleep(LAYOUT_MAX_AGE + 1)  # a pass reads the layout again at least this often
     report = mirror.apply(HEADER, rows)
     assert report.repaired_layout
     assert len(fake_sheets.protected_ranges(spreadsheet_id, TAB)) == 1
@@ -251,7 +296,7 @@ def test_removed_protection_and_unfrozen_header_are_restored(
 # -- few requests ---------------------------------------------------------------------------------
 
 
-def test_unchanged_register_costs_two_reads_and_no_write(
+def test_unchanged_register_costs_one_read_and_no_write(
     mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets
 ) -> None:
     rows = register(10)
@@ -259,8 +304,20 @@ def test_unchanged_register_costs_two_reads_and_no_write(
     fake_sheets.clear_log()
     report = mirror.apply(HEADER, rows)
     reads = fake_sheets.api_requests("read")
-    assert [r.is_metadata for r in reads] == [True, False]  # metadata, then the tab's values
+    assert [r.is_metadata for r in reads] == [False]  # the tab's values; its layout is known
     assert fake_sheets.api_requests("write") == []
+    assert report.requests == 1 and not report.drift
+
+
+def test_layout_is_read_again_after_the_refresh_interval(
+    mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, sim_time: SimulatedTime
+) -> None:
+    rows = register(10)
+    mirror.apply(HEADER, rows)
+    sim_time.sleep(LAYOUT_MAX_AGE + 1)
+    fake_sheets.clear_log()
+    report = mirror.apply(HEADER, rows)
+    assert [r.is_metadata for r in fake_sheets.api_requests("read")] == [True, False]
     assert report.requests == 2 and not report.drift
 
 
@@ -274,11 +331,9 @@ def test_any_number_of_changes_costs_one_values_read_and_one_write(
         rows[i][1] += " (muutettu)"
     fake_sheets.clear_log()
     report = mirror.apply(HEADER, rows)
-    # Besides the one metadata GET that says whether the tab, grid and protection need repair:
-    values_reads = [r for r in fake_sheets.api_requests("read") if not r.is_metadata]
-    assert len(values_reads) == 1
+    assert len(fake_sheets.api_requests("read")) == 1
     assert len(fake_sheets.api_requests("write")) == 1
-    assert report.requests == 3 and report.changed == changes
+    assert report.requests == 2 and report.changed == changes
     assert [r for r in fake_sheets.requests if r.kind == "token"] == []  # the token is reused
     assert shown(fake_sheets, spreadsheet_id) == expected(rows)
 
