@@ -85,10 +85,12 @@ class Container:
         """Return a lock factory: one mirror writer at a time across processes."""
         return lambda: exclusive(self.engine, "mirror", self.settings.data_dir, wait=wait)
 
-    def sync_register(self, *, check_only: bool = False, wait: bool = False) -> MirrorReport:
+    def sync_register(
+        self, *, check_only: bool = False, wait: bool = False, attempt: int = 1
+    ) -> MirrorReport:
         """Run one mirror pass now."""
         return mirror_pass.run_pass(self.uow, self.deps, self.mirror, self.mirror_lock(wait=wait),
-                                    check_only=check_only)
+                                    check_only=check_only, attempt=attempt)
 
     def schedule_mirror_pass(self) -> None:
         """Queue a mirror pass (coalesced with any already waiting)."""
@@ -98,7 +100,7 @@ class Container:
 
     def run_mirror_pass(self, item: ClaimedItem) -> None:
         """Run a queued mirror pass."""
-        self.sync_register()
+        self.sync_register(attempt=item.attempts)
 
     def handlers(self) -> dict[str, Handler]:
         """Return the handler of every kind of side effect this process can do."""
@@ -119,8 +121,11 @@ class Container:
         self.engine.dispose()
 
 
-def make_mirror(settings: Settings) -> RegisterMirror:
-    """Return the Google Sheets mirror when credentials are set, else the local file."""
+def make_mirror(settings: Settings, **sheets_options: Any) -> RegisterMirror:
+    """Return the Google Sheets mirror when credentials are set, else the local file.
+
+    sheets_options reach the Google writer only (tests pass a simulated sleep and clock).
+    """
     if settings.google_credentials and settings.spreadsheet_id:
         from sync.sheets import GoogleSheetsMirror
 
@@ -129,6 +134,7 @@ def make_mirror(settings: Settings) -> RegisterMirror:
             spreadsheet_id=settings.spreadsheet_id,
             worksheet_title=settings.worksheet,
             api_base_url=settings.sheets_api_url,
+            **sheets_options,
         )
     from sync.local_file import LocalFileMirror
 

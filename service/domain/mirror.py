@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -41,6 +42,7 @@ HEADERS: dict[str, tuple[str, ...]] = {
 YES_NO = {"fi": ("kyllä", "ei"), "sv": ("ja", "nej"), "en": ("yes", "no")}
 # A misconfigured Sheet needs a person; retrying every second would only fill the log.
 MISCONFIGURED_RETRY = timedelta(minutes=5)
+UNAVAILABLE_RETRY_CAP = timedelta(minutes=1)
 
 MirrorLock = Callable[[], AbstractContextManager[bool]]
 
@@ -100,10 +102,13 @@ def register_rows(new_uow: Callable[[], UnitOfWork], deps: Deps) -> list[list[st
     return rows
 
 
-def _record_status(new_uow: Callable[[], UnitOfWork], now: datetime, **changes: Any) -> None:
+def _record_status(new_uow: Callable[[], UnitOfWork], now: datetime,
+                   **changes: Any) -> dict[str, Any]:
+    """Update the mirror's status row; return what it said before."""
     with new_uow() as uow:
         row = uow.session.get(ServiceState, MIRROR_STATE, with_for_update=True)
         status: dict[str, Any] = json.loads(row.value) if row else {}
+        before = dict(status)
         status.update(changes)
         if row is None:
             uow.session.add(ServiceState(name=MIRROR_STATE, value=json.dumps(status),
@@ -112,6 +117,17 @@ def _record_status(new_uow: Callable[[], UnitOfWork], now: datetime, **changes: 
             row.value = json.dumps(status)
             row.updated_at = now
         uow.commit()
+    return before
+
+
+def unavailable_retry(attempt: int, draw: Callable[[], float] = random.random) -> timedelta:
+    """Return the wait before the next pass while Google is out of reach or over quota.
+
+    Short and capped: a queued pass also carries every change made meanwhile (they coalesce
+    into it), so a long wait here would keep the tab stale long after Google answers again.
+    """
+    base = min(UNAVAILABLE_RETRY_CAP.total_seconds(), 5.0 * 2.0 ** max(attempt - 1, 0))
+    return timedelta(seconds=base * (0.5 + 0.5 * draw()))
 
 
 def run_pass(
@@ -121,8 +137,13 @@ def run_pass(
     lock: MirrorLock,
     *,
     check_only: bool = False,
+    attempt: int = 1,
 ) -> MirrorReport:
-    """Make the mirror show the register (or only compare); one writer at a time."""
+    """Make the mirror show the register (or only compare); one writer at a time.
+
+    A failure is logged when it starts or changes, not at every retry, and is kept in the
+    status that /readyz shows until a pass succeeds.
+    """
     with lock() as held:
         if not held:
             raise RetryLater("another mirror writer is running", timedelta(seconds=2))
@@ -132,20 +153,26 @@ def run_pass(
             report = mirror.apply(header(deps.practice.default_language), rows,
                                   check_only=check_only)
         except MirrorMisconfigured as exc:
-            log.error("register mirror needs attention: %s", exc)
-            _record_status(new_uow, started, last_error=str(exc),
-                           last_error_at=started.isoformat())
-            raise RetryLater(str(exc), MISCONFIGURED_RETRY) from None
+            message = f"register mirror needs attention: {exc}"
+            before = _record_status(new_uow, started, last_error=message,
+                                    last_error_at=started.isoformat(), needs_attention=True)
+            if before.get("last_error") != message:
+                log.error("%s", message)
+            raise RetryLater(message, MISCONFIGURED_RETRY, already_logged=True) from None
         except MirrorUnavailable as exc:
-            log.warning("register mirror unavailable, will retry: %s", exc)
-            _record_status(new_uow, started, last_error=str(exc),
-                           last_error_at=started.isoformat())
-            raise RetryLater(str(exc)) from None
+            message = f"register mirror unavailable, will retry: {exc}"
+            before = _record_status(new_uow, started, last_error=message,
+                                    last_error_at=started.isoformat(), needs_attention=False)
+            if before.get("last_error") != message:
+                log.warning("%s", message)
+            raise RetryLater(message, unavailable_retry(attempt), already_logged=True) from None
     if not check_only:
-        _record_status(
+        before = _record_status(
             new_uow, deps.clock.now(), last_success=deps.clock.now().isoformat(),
-            last_error=None, rows=len(rows),
+            last_error=None, needs_attention=False, rows=len(rows),
             last_report={"added": report.added, "changed": report.changed,
                          "removed": report.removed, "requests": report.requests},
         )
+        if before.get("last_error"):
+            log.info("register mirror is working again")
     return report

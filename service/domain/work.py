@@ -19,10 +19,14 @@ log = logging.getLogger("consent.worker")
 class RetryLater(Exception):
     """The side effect could not be done now; retry_after may say when to try again."""
 
-    def __init__(self, message: str, retry_after: timedelta | None = None) -> None:
-        """Keep the reason (no personal data) and the suggested delay."""
+    def __init__(
+        self, message: str, retry_after: timedelta | None = None, *, already_logged: bool = False
+    ) -> None:
+        """Keep the reason (no personal data), the suggested delay, and whether it was logged."""
         super().__init__(message)
         self.retry_after = retry_after
+        # The handler logged it once already; repeating it at every retry only floods the log.
+        self.already_logged = already_logged
 
 
 Handler = Callable[[ClaimedItem], None]
@@ -58,7 +62,8 @@ class OutboxWorker:
             if not isinstance(exc, RetryLater):
                 log.exception("outbox item %s (%s) failed", item.id, item.kind)
             else:
-                log.warning("outbox item %s (%s) will be retried: %s", item.id, item.kind, exc)
+                log.log(logging.DEBUG if exc.already_logged else logging.WARNING,
+                        "outbox item %s (%s) will be retried: %s", item.id, item.kind, exc)
             with self.session_factory() as session:
                 outbox.fail(session, item.id, f"{type(exc).__name__}: {exc}",
                             now=self.clock.now(), retry_after=retry_after)
