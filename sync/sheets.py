@@ -436,6 +436,38 @@ def _protect(sheet_id: int, service_account_email: str) -> dict[str, Any]:
     }
 
 
+_FIRST_ROW = re.compile(r"!A(\d+):")
+
+
+def cell_updates(sheet_id: int, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return a values:batchUpdate body's rows as updateCells requests (text values, as RAW)."""
+    requests = []
+    for entry in body["data"]:
+        match = _FIRST_ROW.search(entry["range"])
+        assert match, "plan_value_writes names ranges from column A"
+        requests.append(
+            {
+                "updateCells": {
+                    "start": {
+                        "sheetId": sheet_id,
+                        "rowIndex": int(match.group(1)) - 1,
+                        "columnIndex": 0,
+                    },
+                    "rows": [
+                        {
+                            "values": [
+                                {"userEnteredValue": {"stringValue": v}} if v else {} for v in row
+                            ]
+                        }
+                        for row in entry["values"]
+                    ],
+                    "fields": "userEnteredValue",
+                }
+            }
+        )
+    return requests
+
+
 # Above this many deletions and insertions in one pass, rewriting rows in place is cheaper.
 MAX_ROW_EDITS = 5000
 
@@ -747,6 +779,13 @@ class GoogleSheetsMirror:
         structural = tab_requests + grid_requests
         bodies = plan_value_writes(self.worksheet_title, wanted, projected, self.max_request_bytes)
         if structural:
+            # The tab or its rows must change anyway: carry the values in the same (atomic)
+            # request when they fit, so the pass still costs one write.
+            combined = structural + [
+                cells for body in bodies for cells in cell_updates(layout.sheet_id, body)
+            ]
+            if len(json.dumps({"requests": combined})) <= self.max_request_bytes:
+                structural, bodies = combined, []
             http.batch_update(self.spreadsheet_id, {"requests": structural})
         for body in bodies:
             http.values_batch_update(self.spreadsheet_id, body)

@@ -1423,6 +1423,47 @@ class FakeGoogleSheets:
             sheet.row_count += count
         return {}
 
+    def _req_updateCells(self, book: Spreadsheet, args: Any, account: str) -> Any:
+        fields = args.get("fields", "")
+        if not fields:
+            raise _invalid("'fields' is required but not specified")
+        if fields not in ("userEnteredValue", "*"):
+            raise _invalid(f"the fake supports only the userEnteredValue field, not {fields}")
+        start = args.get("start")
+        if start is None:
+            raise _invalid("Either 'start' or 'range' must be specified (the fake: 'start')")
+        sheet = book.sheet_by_id(start.get("sheetId", 0))
+        r0, c0 = int(start.get("rowIndex", 0)), int(start.get("columnIndex", 0))
+        rows = args.get("rows", [])
+        height = len(rows)
+        width = max((len(r.get("values", [])) for r in rows), default=0)
+        if r0 + height > sheet.row_count:
+            raise self._grid_error(sheet, sheet.row_count, c0)
+        if c0 + width > sheet.column_count:
+            raise self._grid_error(sheet, r0, sheet.column_count)
+        if height and width:
+            self._check_protection(sheet, (r0, r0 + height, c0, c0 + width), account)
+        for i, row in enumerate(rows):
+            for j, cell in enumerate(row.get("values", [])):
+                entered = cell.get("userEnteredValue")
+                value: Cell
+                if not entered:
+                    value = None  # a cell without a value, under the field mask, is cleared
+                elif "stringValue" in entered:
+                    value = str(entered["stringValue"]) or None  # text, never a formula
+                elif "numberValue" in entered:
+                    value = entered["numberValue"]
+                elif "boolValue" in entered:
+                    value = bool(entered["boolValue"])
+                elif "formulaValue" in entered:
+                    value = Formula(str(entered["formulaValue"]))
+                else:
+                    raise _invalid(f"Invalid value at 'rows[{i}].values[{j}].user_entered_value'")
+                if value is None and r0 + i >= len(sheet.cells):
+                    continue
+                sheet.put(r0 + i, c0 + j, value)
+        return {}
+
     def _req_deleteDimension(self, book: Spreadsheet, args: Any, account: str) -> Any:
         rng = args.get("range", {})
         sheet = book.sheet_by_id(rng.get("sheetId"))

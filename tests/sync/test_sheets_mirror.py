@@ -254,7 +254,7 @@ def test_withdrawals_and_new_contacts_among_kept_rows_land_in_register_order(
     report = mirror.apply(HEADER, rows)
     assert shown(fake_sheets, spreadsheet_id) == expected(rows)
     assert (report.added, report.changed, report.removed) == (5, 1, 5)
-    assert len(fake_sheets.api_requests("write")) == 2  # the row moves, then the values
+    assert len(fake_sheets.api_requests("write")) == 1  # row moves and values in one request
 
 
 def test_protection_and_frozen_header_are_set_once_not_every_pass(
@@ -338,13 +338,24 @@ def test_any_number_of_changes_costs_one_values_read_and_one_write(
     assert shown(fake_sheets, spreadsheet_id) == expected(rows)
 
 
-def test_first_pass_into_a_new_tab_costs_one_read_and_two_writes(
+def test_first_pass_into_a_new_tab_costs_one_read_and_one_write(
     mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets
 ) -> None:
     report = mirror.apply(HEADER, register(50))
     api = fake_sheets.api_requests()
-    assert [r.kind for r in api] == ["read", "write", "write"]
-    assert report.requests == 3
+    assert [r.kind for r in api] == ["read", "write"]  # the new tab and its rows, atomically
+    assert report.requests == 2
+
+
+def test_first_pass_too_large_for_one_request_creates_the_tab_then_writes_the_rows(
+    make_mirror: MakeMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    mirror = make_mirror(max_request_bytes=20_000)
+    rows = register(300)
+    mirror.apply(HEADER, rows)
+    assert len(layout_writes(fake_sheets)) == 1
+    assert all(w.body_size <= 20_000 for w in fake_sheets.api_requests("write"))
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
 
 
 def test_large_write_is_split_below_the_request_size_limit(
@@ -441,9 +452,9 @@ def test_exhausted_write_quota_is_waited_out_into_the_next_minute(
     spreadsheet_id: str,
     sim_time: SimulatedTime,
 ) -> None:
-    fake_sheets.write_quota = 2
+    fake_sheets.write_quota = 1
     mirror = make_mirror(random=lambda: 0.999)  # the longest waits the policy allows
-    mirror.apply(HEADER, register(2))  # both writes of this minute: the new tab and its rows
+    mirror.apply(HEADER, register(2))  # the one write of this minute: the tab with its rows
     rows = register(3)
     mirror.apply(HEADER, rows)
     assert shown(fake_sheets, spreadsheet_id) == expected(rows)
