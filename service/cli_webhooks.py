@@ -101,12 +101,28 @@ def source_remove(name: str) -> None:
 
     container = _container()
     try:
-        removed = sources.remove_source(container.uow(), name)
+        removed = sources.remove_source(container.uow(), name, now=container.clock.now())
     finally:
         container.close()
     if not removed:
         raise click.ClickException(f"no source named {name!r}")
     click.echo(f"source {name!r} removed")
+
+
+@source.command("rotate")
+@click.argument("name")
+def source_rotate(name: str) -> None:
+    """Give a source a new secret; the old one stops working at once."""
+    from service.domain import sources
+
+    container = _container()
+    try:
+        issued = sources.rotate_token(container.uow(), name, now=container.clock.now())
+    except sources.SourceProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        container.close()
+    click.echo(f"new secret for {issued.source.name!r} (shown once): {issued.token}")
 
 
 @click.group("webhook")
@@ -189,7 +205,8 @@ def webhook_rotate(endpoint_id: int, drop_old: bool) -> None:
 
     container = _container()
     try:
-        secret = events_out.rotate_secret(container.uow(), endpoint_id, drop_old=drop_old)
+        secret = events_out.rotate_secret(container.uow(), endpoint_id,
+                                          now=container.clock.now(), drop_old=drop_old)
     except events_out.EndpointProblem as exc:
         raise click.ClickException(str(exc)) from None
     finally:

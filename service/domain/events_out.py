@@ -18,14 +18,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.domain import outbox
 from service.domain.models import (
+    ActorType,
     ConsentEvent,
     Contact,
     EventKind,
@@ -36,6 +37,9 @@ from service.domain.models import (
 )
 from service.domain.outbox import ClaimedItem
 from service.domain.ports import Clock
+
+if TYPE_CHECKING:
+    from service.domain.ledger import Actor
 from service.domain.uow import UnitOfWork
 from service.domain.work import RetryLater
 
@@ -63,6 +67,17 @@ RETRY_SCHEDULE = (
 )
 MAX_RETRY_AFTER = timedelta(hours=24)
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of every secret, not a secret
+
+
+def _audit(session: Session, actor: Actor | None, action: str, detail: dict[str, Any], *,
+           now: datetime, ip: str | None) -> None:
+    """Log an admin change (the `consent webhook` command acts as the system's cli)."""
+    # Imported here: the ledger imports this module, and the audit log imports the ledger.
+    from service.domain import audit
+    from service.domain.ledger import Actor as LedgerActor
+
+    audit.append(session, actor or LedgerActor(ActorType.SYSTEM, "cli"), action, ip=ip,
+                 detail=detail, now=now)
 
 
 class EndpointProblem(Exception):
@@ -183,6 +198,8 @@ def add_endpoint(
     resolve: Callable[[str], Sequence[str]],
     allow_private: bool = False,
     include_personal_data: bool = False,
+    actor: Actor | None = None,
+    ip: str | None = None,
 ) -> tuple[EndpointInfo, str]:
     """Register an endpoint after checking where it points; return it with its secret."""
     clean = validate_url(url)
@@ -198,6 +215,9 @@ def add_endpoint(
         uow.session.add(row)
         uow.session.flush()
         info = _info(row)
+        _audit(uow.session, actor, "webhook.add",
+               {"endpoint": row.id, "events": list(chosen), "allow_private": allow_private,
+                "include_personal_data": include_personal_data}, now=now, ip=ip)
         uow.commit()
     return info, secret
 
@@ -209,31 +229,68 @@ def list_endpoints(uow: UnitOfWork) -> list[EndpointInfo]:
             select(WebhookEndpoint).order_by(WebhookEndpoint.id))]
 
 
-def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
-    row = session.get(WebhookEndpoint, endpoint_id)
+def _endpoint(session: Session, endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
+    row = session.get(WebhookEndpoint, endpoint_id, with_for_update=lock)
     if row is None:
         raise EndpointProblem(f"no endpoint with id {endpoint_id}")
     return row
 
 
-def remove_endpoint(uow: UnitOfWork, endpoint_id: int, *, now: datetime) -> EndpointInfo:
-    """Stop sending to an endpoint (its delivery history stays for the admin)."""
+def get_endpoint(uow: UnitOfWork, endpoint_id: int) -> EndpointInfo:
+    """Return one endpoint as an admin sees it."""
     with uow:
-        row = _endpoint(uow.session, endpoint_id)
-        if row.disabled_at is None:
-            row.disabled_at = now
-            row.disabled_reason = "removed by an admin"
+        return _info(_endpoint(uow.session, endpoint_id))
+
+
+def remove_endpoint(uow: UnitOfWork, endpoint_id: int, *, now: datetime,
+                    actor: Actor | None = None, ip: str | None = None) -> EndpointInfo:
+    """Stop sending to an endpoint (its delivery history stays for the admin)."""
+    return set_enabled(uow, endpoint_id, False, now=now, actor=actor, ip=ip,
+                       reason="removed by an admin")
+
+
+def set_enabled(uow: UnitOfWork, endpoint_id: int, enabled: bool, *, now: datetime,
+                actor: Actor | None = None, ip: str | None = None,
+                reason: str = "disabled by an admin") -> EndpointInfo:
+    """Stop or resume sending to an endpoint; deliveries queued meanwhile are skipped."""
+    with uow:
+        row = _endpoint(uow.session, endpoint_id, lock=True)
+        if enabled and row.disabled_at is not None:
+            row.disabled_at = row.disabled_reason = None
+            _audit(uow.session, actor, "webhook.enable", {"endpoint": row.id}, now=now, ip=ip)
+        elif not enabled and row.disabled_at is None:
+            row.disabled_at, row.disabled_reason = now, reason
+            _audit(uow.session, actor, "webhook.disable", {"endpoint": row.id}, now=now, ip=ip)
         info = _info(row)
         uow.commit()
     return info
 
 
-def rotate_secret(uow: UnitOfWork, endpoint_id: int, *, drop_old: bool = False) -> str:
+def delete_endpoint(uow: UnitOfWork, endpoint_id: int, *, now: datetime,
+                    actor: Actor | None = None, ip: str | None = None) -> EndpointInfo:
+    """Delete an endpoint with its deliveries and their attempts (queued ones are dropped)."""
+    with uow:
+        session = uow.session
+        row = _endpoint(session, endpoint_id, lock=True)
+        info = _info(row)
+        deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == row.id)
+        session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)))
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == row.id))
+        session.delete(row)
+        _audit(session, actor, "webhook.delete", {"endpoint": info.id}, now=now, ip=ip)
+        uow.commit()
+    return info
+
+
+def rotate_secret(uow: UnitOfWork, endpoint_id: int, *, now: datetime, drop_old: bool = False,
+                  actor: Actor | None = None, ip: str | None = None) -> str:
     """Add a new signing secret (both sign until the old one is dropped); return it."""
     secret = new_secret()
     with uow:
-        row = _endpoint(uow.session, endpoint_id)
+        row = _endpoint(uow.session, endpoint_id, lock=True)
         row.secrets = secret if drop_old else f"{row.secrets.split()[-1]} {secret}"
+        _audit(uow.session, actor, "webhook.rotate", {"endpoint": row.id, "drop_old": drop_old},
+               now=now, ip=ip)
         uow.commit()
     return secret
 
@@ -498,7 +555,8 @@ def list_deliveries(
         return [_delivery_info(uow.session, row) for row in uow.session.scalars(query)]
 
 
-def redeliver(uow: UnitOfWork, delivery_id: int, *, now: datetime) -> DeliveryInfo:
+def redeliver(uow: UnitOfWork, delivery_id: int, *, now: datetime, actor: Actor | None = None,
+              ip: str | None = None) -> DeliveryInfo:
     """Queue a delivery again now, with the same webhook-id and body."""
     with uow:
         session = uow.session
@@ -513,6 +571,8 @@ def redeliver(uow: UnitOfWork, delivery_id: int, *, now: datetime) -> DeliveryIn
         row.status = "pending"
         outbox.enqueue(session, DELIVERY_KIND, f"webhook:{row.id}:again:{now.isoformat()}",
                        {"delivery_id": row.id}, now=now)
+        _audit(session, actor, "webhook.redeliver", {"endpoint": endpoint.id, "delivery": row.id},
+               now=now, ip=ip)
         session.flush()
         info = _delivery_info(session, row)
         uow.commit()

@@ -23,9 +23,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.domain import inbound
+from service.domain import audit, inbound
 from service.domain.context import Deps
-from service.domain.models import InboundSource, Method
+from service.domain.ledger import Actor
+from service.domain.models import ActorType, InboundSource, Method
 from service.domain.normalize import FieldProblem, InvalidInput
 from service.domain.optin import RequestContext, parse_opt_in, request_opt_in
 from service.domain.uow import UnitOfWork
@@ -85,6 +86,10 @@ DEFAULT_MAPPINGS: dict[SourceKind, dict[str, list[str]]] = {
     SourceKind.GENERIC: {f: [f] for f in OUR_FIELDS},
 }
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Who changes sources when no staff account does (the `consent source` command).
+CLI_ACTOR = Actor(ActorType.SYSTEM, "cli")
+# Kinds that authenticate by their own signature and so are given no token.
+SIGNATURE_ONLY = (SourceKind.SES, SourceKind.MAILGUN, SourceKind.SENDGRID)
 UNTICKED = ("", "0", "false", "no", "off", "n")
 
 
@@ -112,6 +117,12 @@ class SourceConfig:
     def is_form(self) -> bool:
         """Tell whether this is a form plugin (rather than an email provider)."""
         return self.kind in FORM_KINDS
+
+    @property
+    def path(self) -> str:
+        """Return the path the plugin or provider posts to."""
+        folder = "forms" if self.is_form else "email"
+        return f"/webhooks/{folder}/{self.name}"
 
     @property
     def signs(self) -> bool:
@@ -193,6 +204,8 @@ def add_source(
     channels: Sequence[str] = ("email",),
     signing_secret: str | None = None,
     topic_arns: Sequence[str] = (),
+    actor: Actor | None = None,
+    ip: str | None = None,
 ) -> IssuedSource:
     """Register a source and return its secret token (shown once; only its hash is kept)."""
     try:
@@ -220,8 +233,7 @@ def add_source(
     if bad_channels or not channels:
         raise SourceProblem("channels are email and/or sms")
     # Senders that sign do not need a token; the others authenticate with one.
-    token = None if chosen in (SourceKind.SES, SourceKind.MAILGUN, SourceKind.SENDGRID) \
-        else secrets.token_urlsafe(32)
+    token = None if chosen in SIGNATURE_ONLY else secrets.token_urlsafe(32)
     config: dict[str, Any] = {
         "mapping": {k: list(v) for k, v in (mapping or {}).items()},
         "notice": notice, "double_opt_in": double_opt_in, "channels": list(channels),
@@ -239,6 +251,8 @@ def add_source(
         session.add(row)
         session.flush()
         source = _config(row)
+        audit.append(session, actor or CLI_ACTOR, "source.add", ip=ip,
+                     detail={"source": clean, "kind": chosen.value}, now=now)
         uow.commit()
     return IssuedSource(source, token)
 
@@ -250,17 +264,42 @@ def list_sources(uow: UnitOfWork) -> list[SourceConfig]:
         return [_config(r) for r in rows]
 
 
-def remove_source(uow: UnitOfWork, name: str) -> bool:
+def _row(session: Session, name: str, *, lock: bool = False) -> InboundSource | None:
+    query = select(InboundSource).where(InboundSource.name == name.strip().lower())
+    return session.scalars(query.with_for_update() if lock else query).first()
+
+
+def remove_source(uow: UnitOfWork, name: str, *, now: datetime, actor: Actor | None = None,
+                  ip: str | None = None) -> bool:
     """Remove a source; its URL stops working at once. Tell whether it existed."""
     with uow:
-        row = uow.session.scalars(
-            select(InboundSource).where(InboundSource.name == name.strip().lower())
-        ).first()
+        row = _row(uow.session, name, lock=True)
         if row is None:
             return False
+        audit.append(uow.session, actor or CLI_ACTOR, "source.remove", ip=ip,
+                     detail={"source": row.name, "kind": row.kind}, now=now)
         uow.session.delete(row)
         uow.commit()
     return True
+
+
+def rotate_token(uow: UnitOfWork, name: str, *, now: datetime, actor: Actor | None = None,
+                 ip: str | None = None) -> IssuedSource:
+    """Give a source a new secret token at once (the old one stops working); return it."""
+    token = secrets.token_urlsafe(32)
+    with uow:
+        row = _row(uow.session, name, lock=True)
+        if row is None:
+            raise SourceProblem(f"no source named {name!r}")
+        if SourceKind(row.kind) in SIGNATURE_ONLY:
+            raise SourceProblem(f"{row.kind} authenticates by its own signature, not a secret; "
+                                "change its signing key by adding the source again")
+        row.token_hash = hash_token(token)
+        source = _config(row)
+        audit.append(uow.session, actor or CLI_ACTOR, "source.rotate", ip=ip,
+                     detail={"source": row.name}, now=now)
+        uow.commit()
+    return IssuedSource(source, token)
 
 
 def load_source(session: Session, name: str) -> SourceConfig | None:

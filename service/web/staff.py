@@ -1,5 +1,6 @@
 """Staff pages under /staff/: login with two-step verification, verbal consent, the rights
-of the person, and the admin pages (accounts, consent wording, audit log).
+of the person, and the admin pages (accounts, consent wording, API keys, webhook sources and
+endpoints, audit log).
 
 Handlers parse the form, call one use case and render; the rules live in service.domain.
 """
@@ -30,7 +31,7 @@ from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from service.bootstrap import Container
-from service.domain import apikeys, auditlog, notices, rights, staff, verbal
+from service.domain import apikeys, auditlog, events_out, notices, rights, sources, staff, verbal
 from service.domain.normalize import InvalidInput
 from service.domain.staff import LoginFailed, LoginStep, StaffInfo
 from service.sent_mail import forget_files
@@ -543,6 +544,152 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         apikeys.revoke_key(app_container.uow(), str(key_id), now=app_container.clock.now(),
                            actor=me().actor, ip=client_ip())
         return redirect(url_for("staff.api_keys"))
+
+    # --- webhooks: form sources in, consent events out ------------------------------------------
+
+    def sources_page(status: int = 200, *, issued: sources.IssuedSource | None = None,
+                     errors: dict[str, str] | None = None,
+                     form: dict[str, Any] | None = None) -> Any:
+        return page("sources.html", status, sources=sources.list_sources(app_container.uow()),
+                    versions=notices.list_versions(app_container.uow()), issued=issued,
+                    errors=errors or {}, form=form or {},
+                    form_kinds=[k.value for k in sources.FORM_KINDS],
+                    provider_kinds=[k.value for k in sources.PROVIDER_KINDS],
+                    base=settings.public_url)
+
+    @bp.get("/admin/sources")
+    @admin_only
+    def source_list() -> Any:
+        """List inbound sources (never their secrets) and offer a form for a new one."""
+        return sources_page()
+
+    @bp.post("/admin/sources")
+    @admin_only
+    def source_add() -> Any:
+        """Add a source and show its URL and secret once."""
+        form = {k: (request.form.get(k) or "").strip() for k in
+                ("name", "kind", "mapping", "notice", "opt_in", "signing_secret", "topic_arns")}
+        opt_in = {"double": True, "single": False}.get(form["opt_in"])
+        try:
+            issued = sources.add_source(
+                app_container.uow(), form["name"], form["kind"], now=app_container.clock.now(),
+                mapping=sources.parse_mapping(form["mapping"].splitlines()),
+                notice=int(form["notice"]) if form["notice"].isdigit() else None,
+                double_opt_in=opt_in, channels=request.form.getlist("channels") or ("email",),
+                signing_secret=form["signing_secret"] or None,
+                topic_arns=form["topic_arns"].split(), actor=me().actor, ip=client_ip(),
+            )
+        except sources.SourceProblem as exc:
+            return sources_page(422, errors={"source": str(exc)}, form=form)
+        return sources_page(issued=issued)
+
+    @bp.post("/admin/sources/<name>/rotate")
+    @admin_only
+    def source_rotate(name: str) -> Any:
+        """Give a source a new secret and show it once; the old one stops working."""
+        try:
+            issued = sources.rotate_token(app_container.uow(), name,
+                                          now=app_container.clock.now(), actor=me().actor,
+                                          ip=client_ip())
+        except sources.SourceProblem as exc:
+            return sources_page(422, errors={"source": str(exc)})
+        return sources_page(issued=issued)
+
+    @bp.post("/admin/sources/<name>/remove")
+    @admin_only
+    def source_remove(name: str) -> Any:
+        """Remove a source; its URL stops working at once."""
+        if not sources.remove_source(app_container.uow(), name, now=app_container.clock.now(),
+                                     actor=me().actor, ip=client_ip()):
+            abort(404)
+        flash(w("sources.removed"))
+        return redirect(url_for("staff.source_list"))
+
+    def endpoints_page(status: int = 200, *, secret: tuple[int, str] | None = None,
+                       errors: dict[str, str] | None = None,
+                       form: dict[str, Any] | None = None) -> Any:
+        return page("webhooks.html", status,
+                    endpoints=events_out.list_endpoints(app_container.uow()),
+                    event_types=events_out.EVENT_TYPES, secret=secret, errors=errors or {},
+                    form=form or {})
+
+    @bp.get("/admin/webhooks")
+    @admin_only
+    def endpoint_list() -> Any:
+        """List outbound endpoints and offer a form for a new one."""
+        return endpoints_page()
+
+    @bp.post("/admin/webhooks")
+    @admin_only
+    def endpoint_add() -> Any:
+        """Register an endpoint after checking where it points; show its secret once."""
+        from webhooks.outbound import resolve_host
+
+        form: dict[str, Any] = {"url": (request.form.get("url") or "").strip(),
+                                "events": request.form.getlist("events"),
+                                "allow_private": request.form.get("allow_private") == "yes",
+                                "include_personal_data":
+                                    request.form.get("include_personal_data") == "yes"}
+        try:
+            info, secret = events_out.add_endpoint(
+                app_container.uow(), form["url"], form["events"], now=app_container.clock.now(),
+                resolve=resolve_host, allow_private=form["allow_private"],
+                include_personal_data=form["include_personal_data"], actor=me().actor,
+                ip=client_ip(),
+            )
+        except events_out.EndpointProblem as exc:
+            return endpoints_page(422, errors={"url": str(exc)}, form=form)
+        return endpoints_page(secret=(info.id, secret))
+
+    @bp.post("/admin/webhooks/<int:endpoint_id>/<action>")
+    @admin_only
+    def endpoint_action(endpoint_id: int, action: str) -> Any:
+        """Rotate the secret of, disable, enable or delete an endpoint."""
+        uow, now, actor, ip = app_container.uow(), app_container.clock.now(), me().actor, \
+            client_ip()
+        try:
+            if action == "rotate":
+                secret = events_out.rotate_secret(
+                    uow, endpoint_id, now=now, drop_old=request.form.get("drop_old") == "yes",
+                    actor=actor, ip=ip)
+                return endpoints_page(secret=(endpoint_id, secret))
+            if action in ("disable", "enable"):
+                events_out.set_enabled(uow, endpoint_id, action == "enable", now=now,
+                                       actor=actor, ip=ip)
+            elif action == "delete":
+                events_out.delete_endpoint(uow, endpoint_id, now=now, actor=actor, ip=ip)
+                flash(w("webhooks.deleted"))
+            else:
+                abort(404)
+        except events_out.EndpointProblem:
+            abort(404)
+        return redirect(url_for("staff.endpoint_list"))
+
+    @bp.get("/admin/webhooks/<int:endpoint_id>/deliveries")
+    @admin_only
+    def delivery_list(endpoint_id: int) -> Any:
+        """Show an endpoint's recent deliveries with every attempt."""
+        try:
+            endpoint = events_out.get_endpoint(app_container.uow(), endpoint_id)
+        except events_out.EndpointProblem:
+            abort(404)
+        return page("deliveries.html", endpoint=endpoint,
+                    deliveries=events_out.list_deliveries(app_container.uow(),
+                                                          endpoint_id=endpoint_id))
+
+    @bp.post("/admin/webhooks/deliveries/<int:delivery_id>/redeliver")
+    @admin_only
+    def delivery_redeliver(delivery_id: int) -> Any:
+        """Queue one delivery again, with the same webhook-id and body."""
+        try:
+            info = events_out.redeliver(app_container.uow(), delivery_id,
+                                        now=app_container.clock.now(), actor=me().actor,
+                                        ip=client_ip())
+        except events_out.EndpointProblem as exc:
+            flash(str(exc))
+            return redirect(url_for("staff.endpoint_list"))
+        flash(w("deliveries.queued"))
+        return redirect(url_for("staff.delivery_list", endpoint_id=info.endpoint_id))
 
     @bp.get("/admin/settings")
     @admin_only

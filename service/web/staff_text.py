@@ -192,6 +192,110 @@ WORDS: dict[str, tuple[str, str]] = {
     "apikeys.revoke": ("Mitätöi", "Revoke"),
     "apikeys.revoked": ("mitätöity", "revoked"),
     "apikeys.last_used": ("Viimeksi käytetty", "Last used"),
+    "nav.sources": ("Lomakelähteet", "Form sources"),
+    "nav.webhooks": ("Webhookit", "Webhooks"),
+    "sources.title": ("Lomakelähteet ja sähköpostipalvelut", "Form sources and mail providers"),
+    "sources.explain": (
+        "WordPressin lomakelisäosa tai sähköpostipalvelu lähettää tietoja omaan osoitteeseensa. "
+        "Salaisuus näytetään vain kerran; tallennamme siitä vain tiivisteen. Ohjeet kullekin "
+        "lisäosalle ovat README-tiedostossa.",
+        "A WordPress form plugin or a mail provider posts to its own address. The secret is "
+        "shown only once; only its hash is kept. The README tells, plugin by plugin, where to "
+        "paste what.",
+    ),
+    "sources.shown_once": (
+        "Liitä nämä lisäosan tai palvelun asetuksiin nyt: salaisuutta ei näytetä uudelleen.",
+        "Paste these into the plugin or provider now: the secret is not shown again.",
+    ),
+    "sources.url": ("Osoite", "URL"),
+    "sources.secret": ("Salaisuus", "Secret"),
+    "sources.header": ("Otsakkeena", "As a header"),
+    "sources.url_secret": ("Tai osoitteessa (lisäosat, jotka eivät osaa otsakkeita)",
+                           "Or in the URL (for plugins that cannot send headers)"),
+    "sources.basic_url": ("Tai Basic-tunnistuksella", "Or with Basic authentication"),
+    "sources.signed": (
+        "Tämä palvelu todennetaan omalla allekirjoituksellaan; salaisuutta ei tarvita.",
+        "This provider is checked by its own signature; it needs no secret.",
+    ),
+    "sources.name": ("Nimi (osoitteen osa; palvelulla sama kuin laji)",
+                     "Name (part of the URL; a provider is named after its kind)"),
+    "sources.kind": ("Laji", "Kind"),
+    "sources.forms": ("Lomakelisäosat", "Form plugins"),
+    "sources.providers": ("Sähköpostipalvelut", "Mail providers"),
+    "sources.mapping": ("Kenttien vastaavuus, yksi riville: oma=lisäosan (esim. "
+                        "consent=uutiskirje, name=1.3+1.6)",
+                        "Field mapping, one per line: ours=theirs (e.g. consent=newsletter, "
+                        "name=1.3+1.6)"),
+    "sources.notice": ("Lomakkeen näyttämä lupateksti", "Consent wording the form shows"),
+    "sources.current": ("nykyinen versio", "the current version"),
+    "sources.opt_in": ("Vahvistus sähköpostilla", "Confirmation by email"),
+    "sources.opt_in.default": ("palvelun oletus", "the service's default"),
+    "sources.opt_in.double": ("kyllä (kaksivaiheinen)", "yes (double opt-in)"),
+    "sources.opt_in.single": ("ei (yksivaiheinen)", "no (single opt-in)"),
+    "sources.channels": ("Kanavat, kun lomakkeella ei ole kanavakenttää",
+                         "Channels when the form has no channel field"),
+    "sources.signing_secret": (
+        "Allekirjoitusavain (WPForms: webhookin Secret; Mailgun: signing key; SendGrid: "
+        "julkinen avain)",
+        "Signing key (WPForms: the webhook's Secret; Mailgun: signing key; SendGrid: public "
+        "key)",
+    ),
+    "sources.topic_arns": ("Amazon SES: SNS-aiheen ARN", "Amazon SES: the SNS topic ARN"),
+    "sources.add": ("Lisää lähde", "Add source"),
+    "sources.new": ("Uusi lähde", "New source"),
+    "sources.rotate": ("Uusi salaisuus", "New secret"),
+    "sources.remove": ("Poista", "Remove"),
+    "sources.removed": ("Lähde poistettu; sen osoite ei enää toimi.",
+                        "Source removed; its URL no longer works."),
+    "sources.none": ("Ei lähteitä.", "No sources."),
+    "webhooks.title": ("Webhookit muihin järjestelmiin", "Webhooks to other systems"),
+    "webhooks.explain": (
+        "Jokainen lupamuutos lähetetään valituille osoitteille Standard Webhooks "
+        "-allekirjoitettuna ja yritetään uudelleen noin kolmen päivän ajan. "
+        "Allekirjoitusavain (whsec_) näytetään vain kerran.",
+        "Every consent change is POSTed to the chosen endpoints, signed per Standard Webhooks, "
+        "and retried for about three days. The signing secret (whsec_) is shown only once.",
+    ),
+    "webhooks.secret_once": (
+        "Osoitteen {id} allekirjoitusavain. Kopioi se vastaanottavaan järjestelmään nyt: sitä "
+        "ei näytetä uudelleen.",
+        "The signing secret of endpoint {id}. Copy it into the receiving system now: it is not "
+        "shown again.",
+    ),
+    "webhooks.url": ("Osoite (https://…)", "URL (https://…)"),
+    "webhooks.events": ("Tapahtumat", "Events"),
+    "webhooks.state": ("Tila", "State"),
+    "webhooks.active": ("käytössä", "active"),
+    "webhooks.disabled": ("pois käytöstä", "disabled"),
+    "webhooks.allow_private": (
+        "Salli sisäverkon tai paikallinen osoite (oma sisäinen järjestelmä)",
+        "Allow a private or local address (an internal system)",
+    ),
+    "webhooks.personal": (
+        "Lähetä myös sähköposti, nimi ja puhelin (vain järjestelmälle, jolla on siihen oikeus)",
+        "Also send email, name and phone (only to a system allowed them)",
+    ),
+    "webhooks.private_flag": ("sisäverkko sallittu", "private allowed"),
+    "webhooks.personal_flag": ("henkilötiedot", "personal data"),
+    "webhooks.add": ("Lisää osoite", "Add endpoint"),
+    "webhooks.new": ("Uusi osoite", "New endpoint"),
+    "webhooks.deliveries": ("Lähetykset", "Deliveries"),
+    "webhooks.rotate": ("Uusi allekirjoitusavain", "New signing secret"),
+    "webhooks.drop_old": ("vanha lakkaa heti", "the old one stops at once"),
+    "webhooks.disable": ("Poista käytöstä", "Disable"),
+    "webhooks.enable": ("Ota käyttöön", "Enable"),
+    "webhooks.delete": ("Poista historioineen", "Delete with its history"),
+    "webhooks.deleted": ("Osoite ja sen lähetyshistoria poistettu.",
+                         "Endpoint and its delivery history deleted."),
+    "webhooks.none": ("Ei osoitteita.", "No endpoints."),
+    "deliveries.title": ("Lähetykset osoitteeseen", "Deliveries to"),
+    "deliveries.event": ("Tapahtuma", "Event"),
+    "deliveries.status": ("Tila", "Status"),
+    "deliveries.attempts": ("Yritykset", "Attempts"),
+    "deliveries.redeliver": ("Lähetä uudelleen", "Redeliver"),
+    "deliveries.queued": ("Lähetys on jonossa uudelleen.", "The delivery is queued again."),
+    "deliveries.none": ("Ei lähetyksiä.", "No deliveries."),
+    "deliveries.back": ("Takaisin webhookeihin", "Back to webhooks"),
     "settings.title": ("Asetukset", "Settings"),
     "settings.explain": (
         "Asetukset annetaan ympäristömuuttujina (tai .env-tiedostossa) ja ne tulevat voimaan "

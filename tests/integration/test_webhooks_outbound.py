@@ -239,7 +239,7 @@ def test_rotated_secrets_both_sign_during_the_rotation(
 ) -> None:
     old = _endpoint(container, receiver.url)
     [endpoint] = events_out.list_endpoints(container.uow())
-    new = events_out.rotate_secret(container.uow(), endpoint.id)
+    new = events_out.rotate_secret(container.uow(), endpoint.id, now=container.clock.now())
     for secret in (old, new):
         receiver.secret = secret
         receiver.received.clear()
