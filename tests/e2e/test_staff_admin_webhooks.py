@@ -221,3 +221,25 @@ def test_a_disabled_endpoint_gets_nothing_until_enabled_and_a_deleted_one_is_gon
     assert client.get(f"{base}/deliveries").status_code == 404
     assert audit_actions(container)[-4:] == ["webhook.disable", "webhook.enable",
                                              "webhook.rotate", "webhook.delete"]
+
+
+def test_the_webhook_admin_pages_speak_finnish_and_english(app: Any, container: Any,
+                                                           clock: Any) -> None:
+    client = admin_client(app, container, clock)
+    finnish = client.get("/staff/admin/sources").get_data(as_text=True)
+    assert "Lomakelähteet ja sähköpostipalvelut" in finnish
+    english = client.get("/staff/admin/sources?lang=en").get_data(as_text=True)
+    assert "Form sources and mail providers" in english
+    add_cf7_source(client)
+    assert "Paste these into the plugin" in post_form(
+        client, "/staff/admin/sources/yhteydenotto/rotate", {},
+        page="/staff/admin/sources").get_data(as_text=True)
+    post_form(client, "/staff/admin/webhooks", {"url": "http://127.0.0.1:9/hook",
+                                                "events": ["consent.withdrawn"],
+                                                "allow_private": "yes"})
+    webhooks = client.get("/staff/admin/webhooks").get_data(as_text=True)
+    assert "Webhooks to other systems" in webhooks and "Deliveries" in webhooks
+    with container.session_factory() as session:
+        endpoint_id = session.scalars(select(WebhookEndpoint.id)).one()
+    deliveries = client.get(f"/staff/admin/webhooks/{endpoint_id}/deliveries")
+    assert "No deliveries." in deliveries.get_data(as_text=True)
