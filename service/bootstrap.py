@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import db
+from service.domain import letters
 from service.domain import mirror as mirror_pass
 from service.domain.context import Deps, Practice
 from service.domain.ledger import MIRROR_KIND, register_changed
@@ -73,10 +74,10 @@ class Container:
     def deliver_mail(self, item: ClaimedItem) -> None:
         """Deliver one queued message."""
         payload: dict[str, Any] = item.payload
+        raw = letters.message_bytes(self.deps, payload, date=item.created_at)
         try:
             self.mailer.deliver(
-                payload["message_id"], payload["sender"], payload["recipients"],
-                payload["raw"].encode("utf-8"),
+                payload["message_id"], payload["sender"], payload["recipients"], raw
             )
         except MailDeliveryError as exc:
             raise RetryLater(str(exc)) from None

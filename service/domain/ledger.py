@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from service.domain import events_out, outbox
@@ -24,6 +28,7 @@ from service.domain.models import (
     Notice,
     Subscription,
     SubscriptionState,
+    UTCDateTime,
 )
 from service.domain.normalize import Address, FieldProblem, InvalidInput
 
@@ -31,6 +36,9 @@ MIRROR_KIND = "mirror.pass"
 MIRROR_COALESCE_KEY = "mirror"
 # A burst of changes becomes one mirror pass when the pass waits this long.
 MIRROR_DEBOUNCE = timedelta(seconds=1)
+# How long a process trusts the current notice version it last read. A version published by
+# this process is seen at once; one published by another process within this many seconds.
+CURRENT_NOTICE_TTL = 2.0
 
 STATE_AFTER: dict[EventKind, SubscriptionState | None] = {
     EventKind.REQUESTED: SubscriptionState.PENDING,
@@ -133,6 +141,49 @@ def get_or_create_contact(
     return contact
 
 
+# Plain SQL that SQLite (3.35+) and PostgreSQL both read; SQLAlchemy's dialect insert() with
+# on_conflict would be compiled anew on every call (it is not cached).
+_UPSERT_CONTACT = select(Contact).from_statement(
+    text(
+        # The column names come from the model, never from input.
+        "INSERT INTO contacts (public_id, email, email_key, name, phone, language, soft_bounces,"  # noqa: S608
+        " created_at, updated_at)"
+        " VALUES (:public_id, :email, :email_key, :name, :phone, :language, 0, :now, :now)"
+        " ON CONFLICT (email_key) DO UPDATE SET"
+        " name = COALESCE(contacts.name, excluded.name),"
+        " phone = COALESCE(contacts.phone, excluded.phone)"
+        " RETURNING " + ", ".join(column.name for column in Contact.__table__.columns)
+    )
+    .bindparams(bindparam("now", type_=UTCDateTime()))
+    .columns(*Contact.__table__.columns)
+)
+
+
+def upsert_contact(
+    session: Session,
+    address: Address,
+    *,
+    name: str | None,
+    phone: str | None,
+    language: str,
+    now: datetime,
+) -> tuple[Contact, bool]:
+    """Return the contact for the address, locked, and whether it was created just now.
+
+    One statement whatever happens: a new address is inserted; a known one only has its missing
+    name and phone filled in (what a stranger's form post says must not overwrite what we hold).
+    Safe when many requests race for one address.
+    """
+    public_id = str(uuid.uuid4())
+    contact = session.scalars(
+        _UPSERT_CONTACT,
+        {"public_id": public_id, "email": address.display, "email_key": address.key,
+         "name": name, "phone": phone, "language": language, "now": now},
+        execution_options={"populate_existing": True},
+    ).one()
+    return contact, contact.public_id == public_id
+
+
 def subscription(
     session: Session, contact: Contact, channel: str, *, lock: bool = False
 ) -> Subscription | None:
@@ -145,19 +196,87 @@ def subscription(
     return session.scalars(query).first()
 
 
+def subscriptions_of(session: Session, contact: Contact, *, lock: bool = False
+                     ) -> dict[str, Subscription]:
+    """Return the contact's subscriptions by channel, in one query."""
+    query = select(Subscription).where(Subscription.contact_id == contact.id)
+    if lock:
+        query = query.with_for_update()
+    return {sub.channel: sub for sub in session.scalars(query)}
+
+
+class _NoticeCache:
+    """What one database's notices are known to be, shared by one process's threads.
+
+    Published versions are never edited, so the languages of a version are cached for good;
+    only which version is current can change, and that is re-read after CURRENT_NOTICE_TTL.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.current: int | None = None
+        self.current_read_at = 0.0
+        self.languages: dict[int, frozenset[str]] = {}
+
+
+_NOTICE_CACHES: weakref.WeakKeyDictionary[Engine, _NoticeCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def _notice_cache(session: Session) -> _NoticeCache:
+    bind = session.get_bind()
+    engine: Engine = bind if isinstance(bind, Engine) else bind.engine
+    with _CACHES_LOCK:
+        cache = _NOTICE_CACHES.get(engine)
+        if cache is None:
+            cache = _NOTICE_CACHES[engine] = _NoticeCache()
+        return cache
+
+
+def notice_published(session: Session) -> None:
+    """Forget which notice version is current (call it when publishing a new one)."""
+    cache = _notice_cache(session)
+    with cache.lock:
+        cache.current = None
+
+
 def current_notice_version(session: Session) -> int:
     """Return the newest published notice version."""
+    cache = _notice_cache(session)
+    with cache.lock:
+        if cache.current is not None and (
+            time.monotonic() - cache.current_read_at < CURRENT_NOTICE_TTL
+        ):
+            return cache.current
     version = session.scalar(select(func.max(Notice.version)))
     if version is None:  # pragma: no cover - the first migration publishes version 1
         raise RuntimeError("no consent notice has been published")
+    with cache.lock:
+        cache.current, cache.current_read_at = int(version), time.monotonic()
     return int(version)
+
+
+def notice_languages(session: Session, version: int) -> frozenset[str]:
+    """Return the languages a version was published in (none when it does not exist)."""
+    cache = _notice_cache(session)
+    with cache.lock:
+        known = cache.languages.get(version)
+    if known is not None:
+        return known
+    languages = frozenset(
+        session.scalars(select(Notice.language).where(Notice.version == version))
+    )
+    if languages:  # a version not yet published may be published later
+        with cache.lock:
+            cache.languages[version] = languages
+    return languages
 
 
 def resolve_notice(session: Session, version: int | None, language: str) -> NoticeRef:
     """Return the notice shown: the given version (or the current one) in the language."""
     if version is None:
         version = current_notice_version(session)
-    languages = set(session.scalars(select(Notice.language).where(Notice.version == version)))
+    languages = notice_languages(session, version)
     if not languages:
         raise InvalidInput([FieldProblem("notice", f"version {version} does not exist")])
     if language in languages:
@@ -186,8 +305,17 @@ def record(
     evidence: EvidenceData | None = None,
     source: str | None = None,
     witness: str | None = None,
+    subscriptions: dict[str, Subscription] | None = None,
+    queue_mirror_pass: bool = True,
+    confirmation_sent_at: datetime | None = None,
 ) -> ConsentEvent:
-    """Append one event with its evidence and move the subscription to the state it implies."""
+    """Append one event with its evidence and move the subscription to the state it implies.
+
+    A caller that holds the contact's subscriptions, locked (subscriptions_of), passes them in
+    and saves a query; a subscription created here is added to them. A caller recording several
+    events may queue the mirror pass once itself (register_changed) instead of per event.
+    confirmation_sent_at marks a request whose confirmation message goes out with it.
+    """
     event = ConsentEvent(
         contact_id=contact.id,
         channel=channel,
@@ -220,10 +348,15 @@ def record(
         )
     new_state = STATE_AFTER[kind]
     if new_state is not None:
-        sub = subscription(session, contact, channel, lock=True)
+        if subscriptions is None:
+            sub = subscription(session, contact, channel, lock=True)
+        else:
+            sub = subscriptions.get(channel)
         if sub is None:
             sub = Subscription(contact_id=contact.id, channel=channel)
             session.add(sub)
+            if subscriptions is not None:
+                subscriptions[channel] = sub
         sub.state = new_state.value
         sub.since = now
         sub.method = method
@@ -232,8 +365,11 @@ def record(
             sub.notice_version = notice.version
         if kind in (EventKind.GRANTED, EventKind.CONFIRMED, EventKind.REQUESTED):
             sub.witness = witness
+        if confirmation_sent_at is not None:
+            sub.confirmation_sent_at = confirmation_sent_at
     contact.updated_at = now
-    register_changed(session, now=now)
+    if queue_mirror_pass:
+        register_changed(session, now=now)
     events_out.consent_changed(session, contact, event, now=now)
     return event
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -35,12 +37,14 @@ def unsubscribe_headers(deps: Deps, url: str) -> dict[str, str]:
     return headers
 
 
-def _greeting_name(contact: Contact) -> str:
-    return f" {contact.name}" if contact.name else ""
+CONFIRMATION = "confirmation"
 
 
-def _footer(deps: Deps, contact: Contact, unsubscribe: str | None) -> list[str]:
-    lang = contact.language
+def _greeting_name(name: str | None) -> str:
+    return f" {name}" if name else ""
+
+
+def _footer(deps: Deps, lang: str, unsubscribe: str | None) -> list[str]:
     lines = [deps.practice.organization]
     if unsubscribe:
         lines.append(t(lang, "mail.unsubscribe_line", link=unsubscribe))
@@ -73,7 +77,7 @@ def queue_to_contact(
         paragraphs=paragraphs,
         action_label=action[0] if action else None,
         action_url=action[1] if action else None,
-        footer=_footer(deps, contact, url),
+        footer=_footer(deps, contact.language, url),
         headers=unsubscribe_headers(deps, url) if url else {},
     )
     return mail.queue(
@@ -90,23 +94,60 @@ def queue_to_contact(
 def queue_confirmation(
     session: Session, deps: Deps, contact: Contact, confirm_url: str, *, key: str, now: datetime
 ) -> str:
-    """Queue the double opt-in message with its confirmation link."""
-    lang = contact.language
-    org = deps.practice.organization
-    body = t(lang, "mail.confirm.body", name=_greeting_name(contact), org=org,
-             address=contact.email, link=confirm_url)
-    return queue_to_contact(
+    """Queue the double opt-in message with its confirmation link, to be rendered when sent.
+
+    Every website opt-in queues one, so the request stores only what the message is made of.
+    """
+    if contact.email is None:
+        raise ValueError("contact has no email address")
+    return mail.queue_unrendered(
         session,
-        deps,
-        contact,
+        CONFIRMATION,
+        {"to_name": contact.name, "language": contact.language, "confirm_url": confirm_url},
         key=key,
+        sender=deps.practice.mail_from,
+        to=contact.email,
+        contact_id=contact.id,
+        now=now,
+    )
+
+
+def _confirmation(deps: Deps, to: str, details: Mapping[str, Any]) -> mail.Letter:
+    lang = str(details["language"])
+    org = deps.practice.organization
+    name = details.get("to_name")
+    confirm_url = str(details["confirm_url"])
+    body = t(lang, "mail.confirm.body", name=_greeting_name(name), org=org, address=to,
+             link=confirm_url)
+    return mail.Letter(
+        to=to,
+        to_name=name,
+        language=lang,
         subject=t(lang, "mail.confirm.subject", org=org),
         paragraphs=body.split("\n\n"),
-        now=now,
-        action=(t(lang, "mail.confirm.button"), confirm_url),
+        action_label=t(lang, "mail.confirm.button"),
+        action_url=confirm_url,
         # Not on the register yet: there is nothing to unsubscribe from.
-        with_unsubscribe=False,
+        footer=_footer(deps, lang, None),
     )
+
+
+COMPOSERS: dict[str, Callable[[Deps, str, Mapping[str, Any]], mail.Letter]] = {
+    CONFIRMATION: _confirmation,
+}
+
+
+def message_bytes(deps: Deps, payload: Mapping[str, Any], *, date: datetime) -> bytes:
+    """Return the MIME message a queued mail stands for, rendering it if it was queued unrendered.
+
+    date is when the message was queued, so a retry renders the very same message.
+    """
+    if "raw" in payload:
+        return str(payload["raw"]).encode("utf-8")
+    [to] = payload["recipients"]
+    letter = COMPOSERS[payload["letter"]](deps, to, payload["details"])
+    return mail.render(letter, sender=payload["sender"], sender_name=deps.practice.organization,
+                       message_id=payload["message_id"], date=date)
 
 
 def queue_welcome(session: Session, deps: Deps, contact: Contact, *, key: str,
@@ -114,7 +155,7 @@ def queue_welcome(session: Session, deps: Deps, contact: Contact, *, key: str,
     """Queue the welcome message sent once a subscription starts."""
     lang = contact.language
     org = deps.practice.organization
-    body = t(lang, "mail.welcome.body", name=_greeting_name(contact), org=org,
+    body = t(lang, "mail.welcome.body", name=_greeting_name(contact.name), org=org,
              address=contact.email)
     return queue_to_contact(
         session, deps, contact, key=key, subject=t(lang, "mail.welcome.subject", org=org),

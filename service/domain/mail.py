@@ -1,4 +1,10 @@
-"""Emails to people: composed, rendered and queued in the transaction that causes them."""
+"""Emails to people: composed and queued in the transaction that causes them.
+
+A message is queued either rendered (the MIME bytes in the payload) or, where the request
+should not pay for rendering, as the few facts it is made of ("letter" and "details"); the
+worker then renders it when it sends it, from the payload alone, with the Message-ID and date
+fixed at queue time, so every attempt sends the same message.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -130,6 +137,36 @@ def queue(
             "sender": sender,
             "recipients": [letter.to],
             "raw": raw.decode("utf-8"),
+        },
+        now=now,
+        contact_id=contact_id,
+    )
+    return message_id
+
+
+def queue_unrendered(
+    session: Session,
+    letter: str,
+    details: Mapping[str, Any],
+    *,
+    key: str,
+    sender: str,
+    to: str,
+    contact_id: int | None,
+    now: datetime,
+) -> str:
+    """Put a letter in the outbox as its kind and details, rendered when sent; return its id."""
+    message_id = message_id_for(key, sender)
+    outbox.enqueue(
+        session,
+        MAIL_KIND,
+        f"mail:{key}",
+        {
+            "message_id": message_id,
+            "sender": sender,
+            "recipients": [to],
+            "letter": letter,
+            "details": dict(details),
         },
         now=now,
         contact_id=contact_id,

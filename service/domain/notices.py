@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from service.domain import audit
+from service.domain import audit, ledger
 from service.domain.context import Deps
 from service.domain.ledger import Actor
 from service.domain.models import Notice
@@ -63,4 +63,6 @@ def publish(uow: UnitOfWork, deps: Deps, texts: Mapping[str, str], actor: Actor,
                              "languages": [lang for lang, text in clean.items() if text]},
                      now=now)
         uow.commit()
+        # This process's opt-ins take the new version as current at once.
+        ledger.notice_published(session)
     return version

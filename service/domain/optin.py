@@ -172,61 +172,67 @@ def request_opt_in(
     with uow:
         session = uow.session
         notice = ledger.resolve_notice(session, form.notice, form.language)
-        contact = ledger.get_or_create_contact(
+        contact, created = ledger.upsert_contact(
             session, form.address, name=form.name, phone=form.phone,
             language=form.language, now=now,
         )
-        # A stranger's form post must not overwrite what we hold; it only fills gaps.
-        if contact.name is None and form.name:
-            contact.name = form.name
-        if contact.phone is None and form.phone:
-            contact.phone = form.phone
+        # The rows read here are locked and kept in hand, not read again. A contact created
+        # just now has no subscriptions yet, and nobody else can see it.
+        subs = {} if created else ledger.subscriptions_of(session, contact, lock=True)
+        to_record = [
+            channel for channel in form.channels
+            # A bounced address opting in again is asked (or, single opt-in, taken) anew.
+            if not (
+                (current := subs.get(channel)) is not None
+                and current.state == SubscriptionState.SUBSCRIBED
+                and not (channel == Channel.EMAIL.value
+                         and contact.email_undeliverable_at is not None)
+            )
+        ]
+        email_sub = subs.get(Channel.EMAIL.value)
+        last_sent = email_sub.confirmation_sent_at if email_sub is not None else None
+        confirm = bool(to_record) and double and (
+            last_sent is None or now - last_sent >= CONFIRMATION_COOLDOWN
+        )
         evidence = EvidenceData(
             ip=context.ip, source_ip=context.source_ip, user_agent=context.user_agent,
             page_url=form.page_url, fields=form.submitted,
         )
         kind = EventKind.REQUESTED if double else EventKind.GRANTED
-        changed: list[str] = []
         first_event_id: int | None = None
-        for channel in form.channels:
-            current = ledger.subscription(session, contact, channel, lock=True)
-            if current is not None and current.state == SubscriptionState.SUBSCRIBED and not (
-                channel == Channel.EMAIL.value and contact.email_undeliverable_at is not None
-            ):
-                # A bounced address opting in again is asked (or, single opt-in, taken) anew.
-                continue
+        for channel in to_record:
             event = ledger.record(
                 session, contact, channel, kind, method, Actor.person(),
                 now=now, notice=notice, evidence=evidence, source=source,
+                subscriptions=subs, queue_mirror_pass=False,
+                confirmation_sent_at=now if confirm and channel == Channel.EMAIL.value else None,
             )
             first_event_id = first_event_id or event.id
-            changed.append(channel)
 
-        if changed and double:
-            email_sub = ledger.subscription(session, contact, Channel.EMAIL.value, lock=True)
-            last_sent = email_sub.confirmation_sent_at if email_sub else None
-            if last_sent is None or now - last_sent >= CONFIRMATION_COOLDOWN:
-                pending = [
-                    ch for ch in form.channels
-                    if (s := ledger.subscription(session, contact, ch)) is not None
-                    and s.state == SubscriptionState.PENDING
-                ]
-                token = deps.tokens.sign(
-                    Purpose.CONFIRM, {"c": contact.public_id, "r": first_event_id, "ch": pending}
-                )
-                letters.queue_confirmation(
-                    session, deps, contact, deps.link(Purpose.CONFIRM, token),
-                    key=f"confirm:{contact.public_id}:{first_event_id}", now=now,
-                )
-                if email_sub is not None:
-                    email_sub.confirmation_sent_at = now
-        elif changed and Channel.EMAIL.value in changed:
+        if confirm:
+            if email_sub is not None and Channel.EMAIL.value not in to_record:
+                email_sub.confirmation_sent_at = now
+            pending = [
+                ch for ch in form.channels
+                if (sub := subs.get(ch)) is not None and sub.state == SubscriptionState.PENDING
+            ]
+            token = deps.tokens.sign(
+                Purpose.CONFIRM, {"c": contact.public_id, "r": first_event_id, "ch": pending}
+            )
+            letters.queue_confirmation(
+                session, deps, contact, deps.link(Purpose.CONFIRM, token),
+                key=f"confirm:{contact.public_id}:{first_event_id}", now=now,
+            )
+        elif not double and Channel.EMAIL.value in to_record:
             # Opting in again (single opt-in) brings a bounced address back to the register.
             contact.email_undeliverable_at = None
             letters.queue_welcome(
                 session, deps, contact, key=f"welcome:{contact.public_id}:{first_event_id}",
                 now=now,
             )
+        if to_record:
+            # Once per opt-in, last: the shared pending mirror row is held as briefly as can be.
+            ledger.register_changed(session, now=now)
         uow.commit()
     return OptInOutcome("pending" if double else "subscribed")
 

@@ -9,20 +9,35 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from service.domain.models import OutboxItem, OutboxStatus
+from service.domain.models import OutboxItem, OutboxStatus, UTCDateTime
 
 MAX_BACKOFF = timedelta(hours=1)
 # Enough attempts at a one-hour cap to keep trying for about three days.
 MAX_ATTEMPTS = 80
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+# Plain SQL that SQLite (3.35+) and PostgreSQL both read. SQLAlchemy's dialect insert()
+# constructs with on_conflict are not cached: built that way, every enqueue was compiled anew.
+_COLUMNS = (
+    "INSERT INTO outbox (kind, idempotency_key, coalesce_key, contact_id, payload_json, status,"
+    " attempts, created_at, not_before)"
+    " VALUES (:kind, :idempotency_key, :coalesce_key, :contact_id, :payload_json, 'pending', 0,"
+    " :created_at, :not_before)"
+)
+_TIMES = (
+    bindparam("created_at", type_=UTCDateTime()), bindparam("not_before", type_=UTCDateTime())
+)
+ENQUEUE = text(_COLUMNS + " ON CONFLICT (idempotency_key) DO NOTHING").bindparams(*_TIMES)
+# The conflict target names the partial unique index uq_outbox_pending_coalesce by its
+# predicate, as literal SQL: with the predicate as bound parameters, PostgreSQL could not match
+# a server-side prepared statement (psycopg prepares after a few executions) to the index.
+ENQUEUE_COALESCED = text(
+    _COLUMNS + " ON CONFLICT (coalesce_key) WHERE status = 'pending' AND coalesce_key IS NOT NULL"
+    " DO NOTHING"
+).bindparams(*_TIMES)
 
 
 def enqueue(
@@ -36,21 +51,15 @@ def enqueue(
     not_before: datetime | None = None,
 ) -> None:
     """Queue a side effect once per idempotency key; a repeat of the key is ignored."""
-    stmt = (
-        _insert(session)(OutboxItem)
-        .values(
-            kind=kind,
-            idempotency_key=idempotency_key,
-            payload_json=json.dumps(payload, sort_keys=True),
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            created_at=now,
-            not_before=not_before or now,
-            contact_id=contact_id,
-        )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    session.execute(stmt)
+    session.execute(ENQUEUE, {
+        "kind": kind,
+        "idempotency_key": idempotency_key,
+        "coalesce_key": None,
+        "contact_id": contact_id,
+        "payload_json": json.dumps(payload, sort_keys=True),
+        "created_at": now,
+        "not_before": not_before or now,
+    })
 
 
 def enqueue_coalesced(
@@ -62,27 +71,19 @@ def enqueue_coalesced(
     now: datetime,
     delay: timedelta = timedelta(0),
 ) -> None:
-    """Queue work that many changes can share: while one such item waits, no second is added."""
-    stmt = (
-        _insert(session)(OutboxItem)
-        .values(
-            kind=kind,
-            idempotency_key=f"{coalesce_key}:{now.isoformat()}:{random.getrandbits(48):x}",
-            coalesce_key=coalesce_key,
-            payload_json=json.dumps(payload, sort_keys=True),
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            created_at=now,
-            not_before=now + delay,
-        )
-        .on_conflict_do_nothing(
-            index_elements=["coalesce_key"],
-            # Literal SQL, not bound parameters: once psycopg prepares the statement, a
-            # generic plan cannot match "status = $1" to the partial index and fails.
-            index_where=text("status = 'pending' AND coalesce_key IS NOT NULL"),
-        )
-    )
-    session.execute(stmt)
+    """Queue work that many changes can share: while one such item waits, no second is added.
+
+    One statement: an item already pending under the key makes this insert do nothing.
+    """
+    session.execute(ENQUEUE_COALESCED, {
+        "kind": kind,
+        "idempotency_key": f"{coalesce_key}:{now.isoformat()}:{random.getrandbits(48):x}",
+        "coalesce_key": coalesce_key,
+        "contact_id": None,
+        "payload_json": json.dumps(payload, sort_keys=True),
+        "created_at": now,
+        "not_before": now + delay,
+    })
 
 
 @dataclass(frozen=True)
