@@ -263,6 +263,86 @@ PATHS["/api/v1/contacts/{id}/export"] = {
 }
 
 
+# Inbound webhooks: authenticated by a per-source secret or the sender's own signature.
+_WEBHOOK_401 = {"description": "wrong or missing secret or signature; nothing recorded",
+                "content": {"application/json": {"schema": ERROR}}}
+_WEBHOOK_429 = {"description": "more than 300 deliveries a minute for this source"}
+PATHS["/webhooks/forms/{source}"] = {
+    "post": {
+        "summary": "A WordPress form plugin's delivery (Contact Form 7, WPForms, Gravity Forms, "
+                   "Elementor, Fluent Forms, or the generic shape)",
+        "description": (
+            "The source is added by an admin (admin page or `consent source add`). The secret "
+            "goes in the X-Consent-Secret header, as Authorization: Bearer, or as ?secret= for "
+            "plugins that cannot set headers (kept out of every log); a WPForms source with a "
+            "signing secret needs WPForms' signature instead. Flat JSON, form-encoded bodies "
+            "with PHP bracket keys, ||-joined values, Gravity Forms field ids and Elementor's "
+            "labels or advanced data are read through the source's field mapping. With the "
+            "right secret the answer is always exactly 200 (what every plugin counts as "
+            "success); the body says what was done."
+        ),
+        "parameters": [{"name": "source", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}},
+                       {"name": "secret", "in": "query", "required": False,
+                        "schema": {"type": "string"},
+                        "description": "the source secret, for plugins that cannot set headers"}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+            "multipart/form-data": {"schema": {"type": "object"}},
+        }},
+        "responses": {
+            "200": {"description": "received", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["status"], "properties": {
+                    "status": {"type": "string",
+                               "enum": ["pending", "subscribed", "ignored", "duplicate"]},
+                    "reason": {"type": "string",
+                               "enum": ["consent_not_given", "invalid_fields",
+                                        "unreadable_body"]},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                }}}}},
+            "401": _WEBHOOK_401,
+            "429": _WEBHOOK_429,
+        },
+    }
+}
+PATHS["/webhooks/email/{provider}"] = {
+    "post": {
+        "summary": "Bounce and spam-complaint events from the mail provider",
+        "description": (
+            "Postmark and Brevo: the source secret (header, Bearer or Basic auth). Mailgun: "
+            "its HMAC signature. SendGrid: its signed event webhook (ECDSA). Amazon SES: SNS "
+            "messages with their RSA signature checked; a SubscriptionConfirmation is "
+            "confirmed. A complaint withdraws email consent; a hard bounce marks the address "
+            "undeliverable; soft bounces are counted. Each event counts once, by the "
+            "provider's id."
+        ),
+        "parameters": [{"name": "provider", "in": "path", "required": True,
+                        "schema": {"type": "string", "enum": ["postmark", "mailgun", "ses",
+                                                              "sendgrid", "brevo"]}}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": ["object", "array"]}},
+            "text/plain": {"schema": {"type": "string"},
+                           "description": "SNS posts JSON as text/plain"},
+        }},
+        "responses": {
+            "200": {"description": "received", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "status": {"type": "string", "enum": ["ok"]},
+                    "applied": {"type": "integer"}, "duplicates": {"type": "integer"},
+                    "unknown": {"type": "integer",
+                                "description": "events about addresses the service does not "
+                                               "know"},
+                    "ignored": {"type": "integer"}}}}}},
+            "401": _WEBHOOK_401,
+            "404": {"description": "no such provider, or it has not been added",
+                    "content": {"application/json": {"schema": ERROR}}},
+            "429": _WEBHOOK_429,
+        },
+    }
+}
+
+
 def document(public_url: str) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document."""
     return {

@@ -235,3 +235,25 @@ def test_secret_in_the_url_is_redacted_from_the_access_log(
     _post(live_server, "/webhooks/forms/el?secret=guessed-wrong", data={"x": "y"})
     assert "/webhooks/forms/el?secret=[redacted]" in caplog.text
     assert token not in caplog.text and "guessed-wrong" not in caplog.text
+
+
+def test_the_openapi_document_describes_the_webhook_routes_as_they_answer(
+    client: Any, container: Any
+) -> None:
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    form = paths["/webhooks/forms/{source}"]["post"]
+    provider = paths["/webhooks/email/{provider}"]["post"]
+    documented = form["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    assert set(form["responses"]) == {"200", "401", "429"}
+    assert provider["parameters"][0]["schema"]["enum"] == ["postmark", "mailgun", "ses",
+                                                           "sendgrid", "brevo"]
+    token = add_source(container, "site", "cf7", mapping={"consent": ["uutiskirje"]})
+    headers = {"X-Consent-Secret": token}
+    answers = [client.post("/webhooks/forms/site", json=CF7, headers=headers).get_json(),
+               client.post("/webhooks/forms/site", json=CF7, headers=headers).get_json(),
+               client.post("/webhooks/forms/site", json={**CF7, "uutiskirje": ""},
+                           headers=headers).get_json()]
+    assert [a["status"] for a in answers] == ["pending", "duplicate", "ignored"]
+    for answer in answers:
+        assert answer["status"] in documented["status"]["enum"]
+        assert answer.get("reason", "consent_not_given") in documented["reason"]["enum"]
