@@ -329,7 +329,7 @@ class Fault:
     """An injected failure for requests that match it."""
 
     status: int = 503
-    mode: str = "status"  # "status": answer an error; "drop": close the connection; "slow"
+    mode: str = "status"  # "status": an error; "drop": close the connection; "slow"; "hold"
     remaining: int | None = 1  # None: until heal()
     match: str | None = None  # substring of the request path
     method: str | None = None
@@ -337,6 +337,10 @@ class Fault:
     retry_after: str | None = None
     apply_first: bool = False  # do the request, then answer the error anyway
     include_token: bool = False
+    # "hold": keep the request waiting (as a process that dies mid-request would leave it),
+    # then drop it unapplied once released or after `delay` seconds.
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def matches(self, method: str, path: str) -> bool:
         """Tell whether this fault applies to the request."""
@@ -795,8 +799,10 @@ class FakeGoogleSheets:
         return fault
 
     def heal(self) -> None:
-        """End every injected fault."""
+        """End every injected fault (and let held requests go, unapplied)."""
         with self._lock:
+            for fault in self._faults:
+                fault.released.set()
             self._faults.clear()
 
     def clear_log(self) -> None:
@@ -827,6 +833,12 @@ class FakeGoogleSheets:
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
 
+        if fault is not None and fault.mode == "hold":
+            fault.reached.set()
+            fault.released.wait(fault.delay or 30.0)
+            self._log(method, path, query, body, 0, kind, None)
+            handler.close_connection = True
+            return
         if fault is not None and fault.mode == "drop":
             self._log(method, path, query, body, 0, kind, None)
             handler.close_connection = True
