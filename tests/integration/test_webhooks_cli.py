@@ -78,3 +78,21 @@ def test_webhook_deliveries_shows_attempts_and_redeliver_queues_again(
         keys = session.scalars(select(OutboxItem.idempotency_key).where(
             OutboxItem.kind == events_out.DELIVERY_KIND)).all()
     assert any(k.startswith(f"webhook:{delivery.id}:again:") for k in keys)
+
+
+def test_source_rotate_prints_a_new_secret_and_the_old_one_stops_working(
+    database_url: str, tmp_path: Path, container: Any
+) -> None:
+    runner = CliRunner(env=_env(database_url, tmp_path))
+    added = runner.invoke(main, ["source", "add", "site", "--kind", "generic"])
+    old = added.output.split("secret (shown once):")[1].split()[0]
+    rotated = runner.invoke(main, ["source", "rotate", "site"])
+    assert rotated.exit_code == 0, rotated.output
+    new = rotated.output.split("(shown once):")[1].split()[0]
+    [source] = sources.list_sources(container.uow())
+    assert sources.token_matches(source, [new]) and not sources.token_matches(source, [old])
+    signed = runner.invoke(main, ["source", "add", "ses", "--kind", "ses", "--topic-arn",
+                                  "arn:aws:sns:eu-north-1:123456789012:ses"])
+    assert signed.exit_code == 0
+    refused = runner.invoke(main, ["source", "rotate", "ses"])
+    assert refused.exit_code != 0 and "own signature" in refused.output
