@@ -362,6 +362,7 @@ class LoggedRequest:
     status: int  # 0: the connection was dropped
     kind: str  # "read", "write" or "token"
     account: str | None
+    response_size: int = 0
 
     @property
     def is_metadata(self) -> bool:
@@ -511,6 +512,8 @@ class FakeGoogleSheets:
         self.clock = clock
         self.owner = owner
         self.refuse_tokens = False
+        # Called with the request path after each write the fake applied (benchmarks time it).
+        self.after_write: Callable[[str], None] | None = None
         self.requests: list[LoggedRequest] = []
         self._lock = threading.RLock()
         self._spreadsheets: dict[str, Spreadsheet] = {}
@@ -850,8 +853,10 @@ class FakeGoogleSheets:
         status, payload, headers, account = self._dispatch(
             method, path, query, body, kind, handler.headers.get("Authorization", ""), fault
         )
-        self._log(method, path, query, body, status, kind, account)
         data = json.dumps(payload).encode()
+        self._log(method, path, query, body, status, kind, account, len(data))
+        if kind == "write" and status == 200 and self.after_write is not None:
+            self.after_write(path)
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -872,10 +877,11 @@ class FakeGoogleSheets:
         status: int,
         kind: str,
         account: str | None,
+        response_size: int = 0,
     ) -> None:
         with self._lock:
             self.requests.append(
-                LoggedRequest(method, path, query, len(body), status, kind, account)
+                LoggedRequest(method, path, query, len(body), status, kind, account, response_size)
             )
 
     def _dispatch(
