@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +20,7 @@ from service.domain.models import (
     EventKind,
     Evidence,
     Method,
+    Subscription,
     SubscriptionState,
 )
 from service.domain.normalize import FieldProblem, InvalidInput, mask_email, parse_email
@@ -100,15 +101,15 @@ def _masked(contact: Contact, channel: str) -> str:
     return mask_email(contact.email) if contact.email else "***"
 
 
-def _active(session: Session, contact: Contact, channel: str) -> bool:
-    sub = ledger.subscription(session, contact, channel)
+def _active(subs: Mapping[str, Subscription], channel: str) -> bool:
+    sub = subs.get(channel)
     return sub is not None and sub.state in (
         SubscriptionState.SUBSCRIBED.value, SubscriptionState.PENDING.value
     )
 
 
-def _others(session: Session, contact: Contact, channel: str) -> tuple[str, ...]:
-    return tuple(ch for ch in CHANNELS if ch != channel and _active(session, contact, ch))
+def _others(subs: Mapping[str, Subscription], channel: str) -> tuple[str, ...]:
+    return tuple(ch for ch in CHANNELS if ch != channel and _active(subs, ch))
 
 
 def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView:
@@ -117,38 +118,46 @@ def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView
     with uow:
         session = uow.session
         contact = _live_contact(session, public_id)
+        subs = ledger.subscriptions_of(session, contact)
         return UnsubscribeView(
             masked_address=_masked(contact, channel),
             channel=channel,
             language=contact.language,
-            subscribed=_active(session, contact, channel),
-            other_channels=_others(session, contact, channel),
+            subscribed=_active(subs, channel),
+            other_channels=_others(subs, channel),
         )
 
 
 def _withdraw(
     session: Session, contact: Contact, channels: Sequence[str], method: str, actor: Actor,
     evidence: EvidenceData, *, now: datetime, source: str | None = None,
+    subs: dict[str, Subscription] | None = None,
 ) -> list[ConsentEvent]:
-    """Withdraw each channel that is subscribed or pending; the others are left alone."""
+    """Withdraw each channel that is subscribed or pending; the others are left alone.
+
+    subs, when given, are the contact's subscriptions already locked (ledger.subscriptions_of); the
+    withdrawals update them in place, so the caller can describe the result without a query.
+    """
+    if subs is None:
+        subs = ledger.subscriptions_of(session, contact, lock=True)
     events = []
     for channel in channels:
-        sub = ledger.subscription(session, contact, channel, lock=True)
+        sub = subs.get(channel)
         if sub is None or sub.state == SubscriptionState.UNSUBSCRIBED.value:
             continue
         events.append(ledger.record(
             session, contact, channel, EventKind.WITHDRAWN, method, actor,
-            now=now, evidence=evidence, source=source,
+            now=now, evidence=evidence, source=source, subscriptions=subs,
         ))
     return events
 
 
-def _undoable(session: Session, contact: Contact, now: datetime) -> list[int]:
+def _undoable(subs: Mapping[str, Subscription], now: datetime) -> list[int]:
     """Return the person's own link withdrawals still young enough to be undone."""
     window = LIFETIMES[Purpose.RESUBSCRIBE]
     ids = []
     for channel in CHANNELS:
-        sub = ledger.subscription(session, contact, channel)
+        sub = subs.get(channel)
         if sub is None or sub.state != SubscriptionState.UNSUBSCRIBED.value:
             continue
         if sub.method in LINK_METHODS and sub.last_event_id and now - sub.since < window:
@@ -173,17 +182,19 @@ def withdraw_by_link(
     with uow:
         session = uow.session
         contact = _live_contact(session, public_id, lock=True)
+        subs = ledger.subscriptions_of(session, contact, lock=True)
         channels = [channel, *(c for c in CHANNELS if c != channel)] if every_channel \
             else [channel]
         evidence = EvidenceData(ip=context.ip, user_agent=context.user_agent)
-        events = _withdraw(session, contact, channels, method, Actor.person(), evidence, now=now)
+        events = _withdraw(session, contact, channels, method, Actor.person(), evidence, now=now,
+                           subs=subs)
         outcome = WithdrawalOutcome(
             masked_address=_masked(contact, channel),
             channel=channel,
             language=contact.language,
             changed=tuple(e.channel for e in events),
-            other_channels=_others(session, contact, channel),
-            undo_token=_undo_token(deps, contact, _undoable(session, contact, now)),
+            other_channels=_others(subs, channel),
+            undo_token=_undo_token(deps, contact, _undoable(subs, now)),
         )
         uow.commit()
     return outcome

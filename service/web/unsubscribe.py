@@ -78,13 +78,19 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
     @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
     def withdraw(token: str) -> Any:
         """Withdraw at once (the button or an RFC 8058 one-click) and answer 200, no redirect."""
+        one_click = is_one_click()
         try:
             outcome = unsubscribe.withdraw_by_link(
                 app_container.uow(), app_container.deps, token, request_context(),
-                one_click=is_one_click(),
+                one_click=one_click,
             )
         except LinkNotUsable as exc:
             return unusable(exc)
+        if one_click and not answers.wants_json():
+            # A mail client's POST: RFC 8058 asks for a 2xx and nobody reads the body, so the
+            # answer page (undo, reason, other channels) would be rendered for nothing.
+            return Response(t(outcome.language, "unsubscribe.done_title") + "\n",
+                            mimetype="text/plain")
         return answer_withdrawn(token, outcome)
 
     @bp.post("/unsubscribe/<token>/all")
