@@ -130,6 +130,9 @@ def make_mirror(settings: Settings, **sheets_options: Any) -> RegisterMirror:
     if settings.google_credentials and settings.spreadsheet_id:
         from sync.sheets import GoogleSheetsMirror
 
+        # Read the tab's layout afresh at least once per periodic full pass, so that pass also
+        # restores a removed protection or an unfrozen header.
+        sheets_options.setdefault("layout_max_age", 0.9 * settings.mirror_full_pass_seconds)
         return GoogleSheetsMirror(
             credentials_file=settings.google_credentials,
             spreadsheet_id=settings.spreadsheet_id,
