@@ -439,6 +439,8 @@ def measure_register(server: Gunicorn, key: str, expected_rows: int,
             "rss_after_kib": a.get("VmRSS"), "hwm_after_kib": a.get("VmHWM"),
             "rss_peak_sampled_kib": sampled.get(served_by),
             "hwm_growth_kib": a.get("VmHWM", 0) - b.get("VmHWM", 0),
+            # Peak RSS seen while serving, over the RSS it had before: what the download took.
+            "rss_growth_kib": (sampled.get(served_by) or 0) - b.get("VmRSS", 0),
             "cpu_seconds": (a.get("cpu_ticks", 0) - b.get("cpu_ticks", 0))
             / os.sysconf("SC_CLK_TCK"),
         },
@@ -446,9 +448,9 @@ def measure_register(server: Gunicorn, key: str, expected_rows: int,
     })
     w = result["worker"]
     print(f"  {expected_rows:>7} rows: {result['seconds']:.1f} s, {result['bytes'] / 1e6:.1f} MB,"
-          f" {result['rows']} rows, worker peak RSS {w['hwm_after_kib'] / 1024:.1f} MiB "
-          f"(was {w['hwm_before_kib'] / 1024:.1f} MiB before the download, "
-          f"+{w['hwm_growth_kib'] / 1024:.1f} MiB)", flush=True)
+          f" {result['rows']} rows; serving worker RSS {w['rss_before_kib'] / 1024:.1f} MiB "
+          f"before, {w['rss_peak_sampled_kib'] / 1024:.1f} MiB at most during the download, "
+          f"VmHWM {w['hwm_after_kib'] / 1024:.1f} MiB after", flush=True)
     return result
 
 
@@ -563,13 +565,14 @@ def report(results: dict[str, Any]) -> bool:
     if reg:
         print()
         print("GET /api/v1/register?format=csv, whole, one gunicorn worker")
-        print(f"{'subscribers':>12}{'seconds':>9}{'MB':>8}{'rows':>9}{'rows/s':>9}"
-              f"{'peak RSS MiB':>14}{'before':>9}{'growth':>9}")
+        print(f"{'subscribers':>12}{'seconds':>9}{'MB':>7}{'rows':>8}{'rows/s':>8}"
+              f"{'RSS before':>12}{'RSS peak':>10}{'growth':>8}{'VmHWM':>8}  (MiB)")
         for size, r in reg.items():
             w = r["worker"]
-            print(f"{int(size):12d}{r['seconds']:9.2f}{r['bytes'] / 1e6:8.1f}{r['rows']:9d}"
-                  f"{r['rows'] / r['seconds']:9.0f}{w['hwm_after_kib'] / 1024:14.1f}"
-                  f"{w['hwm_before_kib'] / 1024:9.1f}{w['hwm_growth_kib'] / 1024:9.1f}")
+            print(f"{int(size):12d}{r['seconds']:9.2f}{r['bytes'] / 1e6:7.1f}{r['rows']:8d}"
+                  f"{r['rows'] / r['seconds']:8.0f}{w['rss_before_kib'] / 1024:12.1f}"
+                  f"{w['rss_peak_sampled_kib'] / 1024:10.1f}{w['rss_growth_kib'] / 1024:8.1f}"
+                  f"{w['hwm_after_kib'] / 1024:8.1f}")
             ok &= r["status"] == 200 and r["rows_ok"]
     print()
     return ok
