@@ -34,7 +34,12 @@ def wanted_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> Grid:
     for number, row in enumerate(rows, start=1):
         if len(row) > width:
             raise ValueError(f"register row {number} has more cells than the header")
-        cells = [_text(v) for v in row] + [""] * (width - len(row))
+        if any(type(v) is not str for v in row):
+            for v in row:
+                _text(v)  # raises, naming the type
+        cells = list(row)
+        if len(cells) < width:
+            cells += [""] * (width - len(cells))
         key = cells[0]
         if not key:
             raise ValueError(f"register row {number} has no key in the first column")
@@ -52,13 +57,20 @@ def _text(value: object) -> str:
 
 
 def trimmed(grid: Sequence[Sequence[str]]) -> Grid:
-    """Drop trailing empty cells of each row and trailing empty rows (as Sheets answers reads)."""
+    """Drop trailing empty cells of each row and trailing empty rows (as Sheets answers reads).
+
+    Rows that need no trimming are passed on as they are, not copied: callers must not
+    change them.
+    """
     out: Grid = []
     for row in grid:
-        end = len(row)
-        while end and row[end - 1] == "":
-            end -= 1
-        out.append(list(row[:end]))
+        if row and row[-1] == "":
+            end = len(row)
+            while end and row[end - 1] == "":
+                end -= 1
+            out.append(list(row[:end]))
+        else:
+            out.append(row if isinstance(row, list) else list(row))
     while out and not out[-1]:
         out.pop()
     return out

@@ -273,7 +273,12 @@ def plan_value_writes(
             )
         run_start, run_rows, run_bytes = None, [], 0
 
+    wanted_trimmed = trimmed(wanted)
+    current = trimmed(current)
     for i in range(height):
+        if i < len(wanted_trimmed) and i < len(current) and wanted_trimmed[i] == current[i]:
+            flush()
+            continue
         want = list(wanted[i]) if i < len(wanted) else []
         want += [""] * (width - len(want))
         have = list(current[i]) if i < len(current) else []
