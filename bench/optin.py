@@ -192,6 +192,48 @@ class Gunicorn:
             self.process.wait(timeout=5)
 
 
+# --------------------------------------------------------------------------- where the CPU goes
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> tuple[str, int, float] | None:
+    """Return a process's name, parent and CPU seconds so far (None once it is gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = raw[raw.index("(") + 1:raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2:].split()
+    # After the name: state, ppid, ... utime is field 14 and stime 15 of the whole line.
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_snapshot(gunicorn_pid: int | None) -> dict[str, float]:
+    """Return CPU seconds used so far by the app's gunicorn processes and by PostgreSQL.
+
+    PostgreSQL counts every postgres process on the machine (other databases' work too);
+    on a machine that runs nothing else at the same time that is the benchmark's share.
+    """
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = stat
+    app = sum(cpu for pid, (_n, ppid, cpu) in stats.items()
+              if gunicorn_pid is not None and gunicorn_pid in (pid, ppid))
+    postgres = sum(cpu for name, _ppid, cpu in stats.values() if name == "postgres")
+    return {"app": app, "postgres": postgres}
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float],
+                    requests: int) -> dict[str, float]:
+    """Return CPU milliseconds per answered request between two snapshots."""
+    if requests <= 0:
+        return {}
+    return {key: (after[key] - before[key]) * 1000 / requests for key in before}
+
+
 # --------------------------------------------------------------------------- load generators
 
 
@@ -469,10 +511,20 @@ def measure_peak(server: Gunicorn, args: argparse.Namespace, run: str, script: P
 
     if args.warmup > 0:
         closed(args.warmup, f"{phase}warm")
+    pid = server.process.pid if server.process else None
+    before, children_before = cpu_snapshot(pid), os.times()
     result = closed(args.seconds, f"{phase}peak")
+    after, children_after = cpu_snapshot(pid), os.times()
+    # wrk is a child process; the Python generator runs in this one.
+    after["load_generator"] = sum(children_after[:4])
+    before["load_generator"] = sum(children_before[:4])
+    answered = round(result["rps"] * result["seconds"])
+    result["cpu_ms_per_request"] = cpu_per_request(before, after, answered)
+    cpu = result["cpu_ms_per_request"]
     print(f"  {server.name:8} peak  {result['rps']:8.1f} req/s  "
           f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
-          f"{result['errors']} errors, {result['tool']})", flush=True)
+          f"{result['errors']} errors, {result['tool']}; CPU per request: "
+          + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu.items()) + ")", flush=True)
     return result
 
 
