@@ -191,6 +191,23 @@ def process_memory(pid: int) -> dict[str, int]:
     return figures
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system) the processes have used so far, in seconds."""
+    ticks = sum(process_memory(pid).get("cpu_ticks", 0) for pid in pids)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(command: str) -> list[int]:
+    """Return the processes whose command name (as in /proc/<pid>/comm) is `command`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == command:
+                    found.append(int(entry.name))
+    return found
+
+
 # --------------------------------------------------------------------------- load generators
 
 

@@ -253,7 +253,16 @@ def measure_peak(server: Gunicorn, pool: TokenPool, args: argparse.Namespace) ->
     closed = wrk_phase if args.script is not None else python_closed_loop
     if args.warmup > 0:
         closed(server, pool, args, args.warmup)
+    workers, postgres = server.worker_pids(), harness.pids_named("postgres")
+    cpu_before = harness.cpu_seconds(workers), harness.cpu_seconds(postgres)
     result = closed(server, pool, args, args.seconds)
+    cpu_after = harness.cpu_seconds(workers), harness.cpu_seconds(postgres)
+    answered = max(1, result["requests"] - result["errors"])
+    result["cpu_ms_per_request"] = {
+        "gunicorn_workers": 1000 * (cpu_after[0] - cpu_before[0]) / answered,
+        # The whole server: other databases' work on a shared machine counts here too.
+        "postgresql_server": 1000 * (cpu_after[1] - cpu_before[1]) / answered,
+    }
     print(f"  {server.name:8} peak  {result['rps']:8.1f} req/s  "
           f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
           f"{result['errors']} errors, {result.get('repeated_tokens', 0)} repeated tokens, "
@@ -559,6 +568,10 @@ def report(results: dict[str, Any]) -> bool:
                 print(f"{key + ' latency (ms, open loop)':34}{harness.ms(lat[key + '_ms']):>12}"
                       f"{harness.ms(base_lat[key + '_ms']):>12}")
         print(f"{'errors (peak)':34}{ours['errors']:12d}{base['errors']:12d}")
+        for key, label in (("gunicorn_workers", "CPU ms/request, gunicorn workers"),
+                           ("postgresql_server", "CPU ms/request, PostgreSQL")):
+            print(f"{label:34}{ours['cpu_ms_per_request'][key]:12.2f}"
+                  f"{base['cpu_ms_per_request'][key]:12.2f}")
         print(f"tokens used: {part['tokens_used']}, repeated: {part['tokens_repeated']}; "
               f"rows: {part['rows']}")
     reg = results.get("register")
