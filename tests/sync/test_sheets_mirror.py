@@ -674,3 +674,41 @@ def test_retry_waits_use_full_jitter_and_stay_under_the_cap() -> None:
             wait = policy.wait(attempt, quota=quota, draw=draw)
             assert 0 <= wait <= policy.max_wait
     assert policy.wait(1, quota=False, draw=lambda: 0.0) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_one_pass_converges_from_a_randomly_mangled_tab(
+    mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str, seed: int
+) -> None:
+    rng = random.Random(seed)
+    rows = register(rng.randint(0, 60))
+    mirror.apply(HEADER, rows)
+    # People edit, add, copy and delete rows; sometimes they sort.
+    for _ in range(rng.randint(0, 6)):
+        tab = shown(fake_sheets, spreadsheet_id)
+        action = rng.choice(["edit", "add", "copy", "delete", "blank", "sort"])
+        if action == "edit" and len(tab) > 1:
+            fake_sheets.set_cell(spreadsheet_id, TAB, f"B{rng.randint(2, len(tab))}", "muokattu")
+        elif action == "add":
+            fake_sheets.insert_row(
+                spreadsheet_id, TAB, rng.randint(2, len(tab) + 1), contact_row("Käsin Lisätty")
+            )
+        elif action == "copy" and len(tab) > 1:
+            fake_sheets.insert_row(
+                spreadsheet_id, TAB, rng.randint(2, len(tab) + 1), rng.choice(tab[1:])
+            )
+        elif action == "delete" and len(tab) > 1:
+            fake_sheets.delete_row(spreadsheet_id, TAB, rng.randint(2, len(tab)))
+        elif action == "blank":
+            fake_sheets.insert_row(spreadsheet_id, TAB, rng.randint(2, len(tab) + 1), [])
+        elif action == "sort" and rng.random() < 0.5:
+            fake_sheets.sort_rows(spreadsheet_id, TAB, column=rng.randint(0, 2))
+    # Meanwhile the register changes: withdrawals anywhere, newcomers anywhere.
+    rows = [row for row in rows if rng.random() > 0.2]
+    for _ in range(rng.randint(0, 10)):
+        rows.insert(rng.randint(0, len(rows)), contact_row(f"Uusi {rng.randint(0, 999)}"))
+    for row in rng.sample(rows, min(len(rows), rng.randint(0, 3))):
+        row[4] = "21.11.2026 10.00"
+    mirror.apply(HEADER, rows)
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+    assert not mirror.apply(HEADER, rows, check_only=True).drift
