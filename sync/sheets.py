@@ -783,7 +783,7 @@ class GoogleSheetsMirror:
         )
         structural = tab_requests + grid_requests
         bodies = plan_value_writes(self.worksheet_title, wanted, projected, self.max_request_bytes)
-        if structural:
+        if structural and len(bodies) <= 1:
             # The tab or its rows must change anyway: carry the values in the same (atomic)
             # request when they fit, so the pass still costs one write.
             combined = structural + [
@@ -791,6 +791,7 @@ class GoogleSheetsMirror:
             ]
             if len(json.dumps({"requests": combined})) <= self.max_request_bytes:
                 structural, bodies = combined, []
+        if structural:
             http.batch_update(self.spreadsheet_id, {"requests": structural})
         for body in bodies:
             http.values_batch_update(self.spreadsheet_id, body)
