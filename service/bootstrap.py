@@ -61,6 +61,8 @@ class Container:
     mailer: Mailer
     mirror: RegisterMirror
     extra_handlers: dict[str, Handler] = field(default_factory=dict)
+    # The unsubscribe links of the last mirror pass, reused by the next one (see RowFormatter).
+    mirror_links: dict[str, str] = field(default_factory=dict)
 
     @property
     def clock(self) -> Clock:
@@ -91,7 +93,8 @@ class Container:
     ) -> MirrorReport:
         """Run one mirror pass now."""
         return mirror_pass.run_pass(self.uow, self.deps, self.mirror, self.mirror_lock(wait=wait),
-                                    check_only=check_only, attempt=attempt)
+                                    check_only=check_only, attempt=attempt,
+                                    links=self.mirror_links)
 
     def schedule_mirror_pass(self) -> None:
         """Queue a mirror pass (coalesced with any already waiting)."""

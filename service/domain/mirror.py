@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,11 +55,15 @@ def header(language: str) -> tuple[str, ...]:
 class RowFormatter:
     """Turn register entries into the tab's rows (all values text)."""
 
-    def __init__(self, deps: Deps) -> None:
-        """Remember the language, the time zone and how links are made."""
+    def __init__(self, deps: Deps, known_links: Mapping[str, str] | None = None) -> None:
+        """Remember the language, the time zone, how links are made and links made before."""
         self._deps = deps
         self._language = deps.practice.default_language
         self._zone = ZoneInfo(deps.practice.timezone)
+        # Signing a link is most of the cost of a row; a contact's link never changes while
+        # the process runs (the keys are read at start), so the last pass's links are reused.
+        self._known_links = known_links or {}
+        self.links: dict[str, str] = {}
 
     def _when(self, value: datetime | None) -> str:
         return value.astimezone(self._zone).strftime("%Y-%m-%d %H:%M") if value else ""
@@ -75,7 +79,11 @@ class RowFormatter:
         email_yes, email_since = self._consent(entry.email_consent, email_ok)
         sms_yes, sms_since = self._consent(entry.sms_consent, sms_ok)
         source_state = entry.email_consent if email_ok else entry.sms_consent
-        link = letters.unsubscribe_link(self._deps, entry.public_id) if email_ok else ""
+        link = ""
+        if email_ok:
+            link = self._known_links.get(entry.public_id) or letters.unsubscribe_link(
+                self._deps, entry.public_id)
+            self.links[entry.public_id] = link
         return [
             entry.public_id,
             entry.email or "",
@@ -92,13 +100,22 @@ class RowFormatter:
         ]
 
 
-def register_rows(new_uow: Callable[[], UnitOfWork], deps: Deps) -> list[list[str]]:
-    """Return the rows of everyone on the register, in contact order."""
-    formatter = RowFormatter(deps)
+def register_rows(
+    new_uow: Callable[[], UnitOfWork], deps: Deps, links: MutableMapping[str, str] | None = None
+) -> list[list[str]]:
+    """Return the rows of everyone on the register, in contact order.
+
+    links, when given, holds the unsubscribe links of the last pass and is left holding this
+    pass's (only those on the register now, so it never grows past the register).
+    """
+    formatter = RowFormatter(deps, links)
     rows: list[list[str]] = []
     for batch in iter_register(new_uow, batch=2000):
         rows.extend(formatter.row(entry) for entry in batch if
                     entry.may_contact("email") or entry.may_contact("sms"))
+    if links is not None:
+        links.clear()
+        links.update(formatter.links)
     return rows
 
 
@@ -138,6 +155,7 @@ def run_pass(
     *,
     check_only: bool = False,
     attempt: int = 1,
+    links: MutableMapping[str, str] | None = None,
 ) -> MirrorReport:
     """Make the mirror show the register (or only compare); one writer at a time.
 
@@ -147,7 +165,7 @@ def run_pass(
     with lock() as held:
         if not held:
             raise RetryLater("another mirror writer is running", timedelta(seconds=2))
-        rows = register_rows(new_uow, deps)
+        rows = register_rows(new_uow, deps, links)
         started = deps.clock.now()
         try:
             report = mirror.apply(header(deps.practice.default_language), rows,
