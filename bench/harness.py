@@ -191,21 +191,25 @@ def process_memory(pid: int) -> dict[str, int]:
     return figures
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """Return the CPU time (user + system) the processes have used so far, in seconds."""
-    ticks = sum(process_memory(pid).get("cpu_ticks", 0) for pid in pids)
-    return ticks / os.sysconf("SC_CLK_TCK")
+def backend_pids(url: str) -> list[int]:
+    """Return the PostgreSQL server processes serving connections to this database (local)."""
+    with psycopg.connect(libpq(url)) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
-def pids_named(command: str) -> list[int]:
-    """Return the processes whose command name (as in /proc/<pid>/comm) is `command`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == command:
-                    found.append(int(entry.name))
-    return found
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """Return each process's CPU time so far, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return {pid: process_memory(pid).get("cpu_ticks", 0) / tick for pid in pids}
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """Return the CPU seconds used between two samples (a process new in `after` counts whole)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
 
 
 # --------------------------------------------------------------------------- load generators

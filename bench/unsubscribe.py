@@ -253,15 +253,17 @@ def measure_peak(server: Gunicorn, pool: TokenPool, args: argparse.Namespace) ->
     closed = wrk_phase if args.script is not None else python_closed_loop
     if args.warmup > 0:
         closed(server, pool, args, args.warmup)
-    workers, postgres = server.worker_pids(), harness.pids_named("postgres")
-    cpu_before = harness.cpu_seconds(workers), harness.cpu_seconds(postgres)
+    # The app's own PostgreSQL backends (its pooled connections, open after the warm-up), not
+    # the whole server: other work on a shared machine must not count.
+    workers = harness.cpu_by_pid(server.worker_pids())
+    backends = harness.cpu_by_pid(harness.backend_pids(args.database_url))
     result = closed(server, pool, args, args.seconds)
-    cpu_after = harness.cpu_seconds(workers), harness.cpu_seconds(postgres)
     answered = max(1, result["requests"] - result["errors"])
     result["cpu_ms_per_request"] = {
-        "gunicorn_workers": 1000 * (cpu_after[0] - cpu_before[0]) / answered,
-        # The whole server: other databases' work on a shared machine counts here too.
-        "postgresql_server": 1000 * (cpu_after[1] - cpu_before[1]) / answered,
+        "gunicorn_workers": 1000 * harness.cpu_used(
+            workers, harness.cpu_by_pid(server.worker_pids())) / answered,
+        "postgresql_backends": 1000 * harness.cpu_used(
+            backends, harness.cpu_by_pid(harness.backend_pids(args.database_url))) / answered,
     }
     print(f"  {server.name:8} peak  {result['rps']:8.1f} req/s  "
           f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
@@ -294,6 +296,7 @@ def one_click_part(args: argparse.Namespace, run: str, work_dir: Path,
     try:
         with harness.throwaway_database(args.postgres, db_name, args.keep_db) as url:
             env = base_env(args, url, work_dir)
+            args.database_url = url
             harness.consent_db_upgrade(env)
             t0 = time.monotonic()
             keys = [env["CONSENT_SECRET_KEYS"]]
@@ -569,7 +572,7 @@ def report(results: dict[str, Any]) -> bool:
                       f"{harness.ms(base_lat[key + '_ms']):>12}")
         print(f"{'errors (peak)':34}{ours['errors']:12d}{base['errors']:12d}")
         for key, label in (("gunicorn_workers", "CPU ms/request, gunicorn workers"),
-                           ("postgresql_server", "CPU ms/request, PostgreSQL")):
+                           ("postgresql_backends", "CPU ms/request, PostgreSQL")):
             print(f"{label:34}{ours['cpu_ms_per_request'][key]:12.2f}"
                   f"{base['cpu_ms_per_request'][key]:12.2f}")
         print(f"tokens used: {part['tokens_used']}, repeated: {part['tokens_repeated']}; "
