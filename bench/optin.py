@@ -210,19 +210,26 @@ def _proc_stat(pid: int) -> tuple[str, int, float] | None:
     return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def cpu_snapshot(gunicorn_pid: int | None) -> dict[str, float]:
-    """Return CPU seconds used so far by the app's gunicorn processes and by PostgreSQL.
+def cpu_snapshot(gunicorn_pid: int | None, database: str) -> dict[str, float]:
+    """Return CPU seconds used so far by the app's gunicorn processes and its PostgreSQL backends.
 
-    PostgreSQL counts every postgres process on the machine (other databases' work too);
-    on a machine that runs nothing else at the same time that is the benchmark's share.
+    A PostgreSQL backend names its database in its process title; the server's shared
+    background processes (WAL writer, checkpointer) are not counted.
     """
-    stats = {}
+    app = postgres = 0.0
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
-            stats[int(entry.name)] = stat
-    app = sum(cpu for pid, (_n, ppid, cpu) in stats.items()
-              if gunicorn_pid is not None and gunicorn_pid in (pid, ppid))
-    postgres = sum(cpu for name, _ppid, cpu in stats.values() if name == "postgres")
+        if not entry.name.isdigit() or (stat := _proc_stat(int(entry.name))) is None:
+            continue
+        name, ppid, cpu = stat
+        if gunicorn_pid is not None and gunicorn_pid in (int(entry.name), ppid):
+            app += cpu
+        elif name == "postgres":
+            try:
+                title = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if f" {database} " in title:
+                postgres += cpu
     return {"app": app, "postgres": postgres}
 
 
@@ -501,7 +508,7 @@ def gunicorn_options(args: argparse.Namespace) -> list[str]:
 
 
 def measure_peak(server: Gunicorn, args: argparse.Namespace, run: str, script: Path | None,
-                 phase: str) -> dict[str, Any]:
+                 phase: str, database: str) -> dict[str, Any]:
     """Warm a server up, then measure its closed-loop peak."""
     def closed(seconds: float, label: str) -> dict[str, Any]:
         if script is not None:
@@ -512,9 +519,9 @@ def measure_peak(server: Gunicorn, args: argparse.Namespace, run: str, script: P
     if args.warmup > 0:
         closed(args.warmup, f"{phase}warm")
     pid = server.process.pid if server.process else None
-    before, children_before = cpu_snapshot(pid), os.times()
+    before, children_before = cpu_snapshot(pid, database), os.times()
     result = closed(args.seconds, f"{phase}peak")
-    after, children_after = cpu_snapshot(pid), os.times()
+    after, children_after = cpu_snapshot(pid, database), os.times()
     # wrk is a child process; the Python generator runs in this one.
     after["load_generator"] = sum(children_after[:4])
     before["load_generator"] = sum(children_before[:4])
@@ -665,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
                                     work_dir, pythonpath=BENCH_DIR)
                 servers.append(baseline)
                 baseline.start()
-                peak = measure_peak(baseline, args, run, script, "b")
+                peak = measure_peak(baseline, args, run, script, "b", db_name)
                 results["baseline"] = peak
                 if args.only == "baseline":
                     results["baseline_open"] = measure_open(
@@ -676,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
                 ours = Gunicorn("service", "service.web:create_app()", env, options, work_dir)
                 servers.append(ours)
                 ours.start()
-                results["service"] = measure_peak(ours, args, run, script, "s")
+                results["service"] = measure_peak(ours, args, run, script, "s", db_name)
                 if not rate:
                     rate = results["service"]["rps"] / 2
                 results["service_open"] = measure_open(ours, args, run, rate, "s")

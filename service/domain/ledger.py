@@ -295,6 +295,9 @@ def notice_text(session: Session, ref: NoticeRef) -> str:
 _EVENTS = cast(Table, ConsentEvent.__table__)
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 _INSERT_EVIDENCE = insert(cast(Table, Evidence.__table__))
+_SUBSCRIPTIONS = cast(Table, Subscription.__table__)
+_SUBSCRIPTION_COLUMNS = tuple(column.name for column in _SUBSCRIPTIONS.columns)
+_INSERT_SUBSCRIPTION = insert(_SUBSCRIPTIONS)
 
 
 def record(
@@ -333,8 +336,9 @@ def record(
         "notice_language": notice.language if notice else None,
         "occurred_at": now,
     }
-    # Both rows are only ever appended: written with plain (cached) INSERTs rather than through
-    # the unit of work, which costs a request about as much again as the statements themselves.
+    # New rows are written with plain (cached) INSERTs rather than through the unit of work,
+    # which costs a request about as much again as the statements themselves; the session
+    # then knows each as the row it is. Changes to a subscription it holds go the usual way.
     event = ConsentEvent(id=session.execute(_INSERT_EVENT, values).scalar_one(), **values)
     make_transient_to_detached(event)
     session.add(event)  # known to the session as the row it is, without a second INSERT
@@ -357,26 +361,40 @@ def record(
             sub = subscription(session, contact, channel, lock=True)
         else:
             sub = subscriptions.get(channel)
+        state: dict[str, Any] = {
+            "state": new_state.value,
+            "since": now,
+            "method": str(method),
+            "last_event_id": event.id,
+        }
+        if notice is not None:
+            state["notice_version"] = notice.version
+        if kind in (EventKind.GRANTED, EventKind.CONFIRMED, EventKind.REQUESTED):
+            state["witness"] = witness
+        if confirmation_sent_at is not None:
+            state["confirmation_sent_at"] = confirmation_sent_at
         if sub is None:
-            sub = Subscription(contact_id=contact.id, channel=channel)
-            session.add(sub)
+            sub = _insert_subscription(session, contact_id=contact.id, channel=channel, **state)
             if subscriptions is not None:
                 subscriptions[channel] = sub
-        sub.state = new_state.value
-        sub.since = now
-        sub.method = method
-        sub.last_event_id = event.id
-        if notice is not None:
-            sub.notice_version = notice.version
-        if kind in (EventKind.GRANTED, EventKind.CONFIRMED, EventKind.REQUESTED):
-            sub.witness = witness
-        if confirmation_sent_at is not None:
-            sub.confirmation_sent_at = confirmation_sent_at
+        else:
+            for name, value in state.items():
+                setattr(sub, name, value)
     contact.updated_at = now
     if queue_mirror_pass:
         register_changed(session, now=now)
     events_out.consent_changed(session, contact, event, now=now)
     return event
+
+
+def _insert_subscription(session: Session, **values: Any) -> Subscription:
+    """Insert a subscription row at once and return it as the session's object for that row."""
+    row = {column: values.get(column) for column in _SUBSCRIPTION_COLUMNS}
+    session.execute(_INSERT_SUBSCRIPTION, row)
+    sub = Subscription(**row)
+    make_transient_to_detached(sub)
+    session.add(sub)
+    return sub
 
 
 def register_changed(session: Session, *, now: datetime) -> None:
