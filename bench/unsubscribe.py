@@ -344,10 +344,35 @@ def one_click_part(args: argparse.Namespace, run: str, work_dir: Path,
             s.name: s.log.read_text()[-2000:] for s in servers
             if s.log.exists() and s.log.read_text().strip()
         }
+        part["ratelimit_keys_removed"] = forget_token_counters(args.ratelimit_storage)
     for key in ("service", "baseline"):
         r = part.get(key)
         if r:
             r["errors_share"] = r["errors"] / r["requests"] if r["requests"] else 1.0
+
+
+def forget_token_counters(storage: str) -> int:
+    """Remove the per-token one-click counters the run left in Redis; return how many.
+
+    Every token of a run is new, so its counters are of no use to anyone; left alone they would
+    stay a day. Only the one-click limit's keys (`token:` keys) are touched.
+    """
+    if not storage.startswith(("redis://", "rediss://")):
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(storage)
+    removed = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match="LIMITS:LIMITER/token:*", count=1000):
+        batch.append(key)
+        if len(batch) == 1000:
+            removed += int(client.unlink(*batch))
+            batch = []
+    if batch:
+        removed += int(client.unlink(*batch))
+    client.close()
+    return removed
 
 
 # --------------------------------------------------------------------------- part 2: register
