@@ -380,7 +380,9 @@ def record(
         else:
             for name, value in state.items():
                 setattr(sub, name, value)
-    contact.updated_at = now
+    if contact.updated_at != now:
+        # Only when it differs: a contact marked changed makes every later query flush first.
+        contact.updated_at = now
     if queue_mirror_pass:
         register_changed(session, now=now)
     events_out.consent_changed(session, contact, event, now=now)
