@@ -57,14 +57,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
     # Confirmation of a double opt-in.
     "confirm.title": {"fi": "Vahvista tilaus", "sv": "Bekräfta beställningen", "en": "Confirm your subscription"},
     "confirm.body": {
-        "fi": "Vahvista, että haluat vastaanottaa {org}:n uutiskirjeen osoitteeseen {address}.",
+        "fi": "Vahvista, että haluat tilata {org} -uutiskirjeen osoitteeseen {address}.",
         "sv": "Bekräfta att du vill få nyhetsbrevet från {org} till adressen {address}.",
         "en": "Confirm that you want to receive the newsletter of {org} at {address}.",
     },
     "confirm.button": {"fi": "Vahvistan tilauksen", "sv": "Jag bekräftar", "en": "Yes, subscribe me"},
     "confirm.done_title": {"fi": "Tilaus vahvistettu", "sv": "Beställningen är bekräftad", "en": "Subscription confirmed"},
     "confirm.done": {
-        "fi": "Kiitos! Olet nyt {org}:n uutiskirjeen tilaaja. Voit perua tilauksen milloin tahansa jokaisen viestin linkistä.",
+        "fi": "Kiitos! Olet nyt {org} -uutiskirjeen tilaaja. Voit perua tilauksen milloin tahansa jokaisen viestin linkistä.",
         "sv": "Tack! Du prenumererar nu på nyhetsbrevet från {org}. Du kan avsluta när som helst via länken i varje meddelande.",
         "en": "Thank you! You now receive the newsletter of {org}. You can unsubscribe at any time through the link in every message.",
     },
@@ -87,7 +87,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Confirm your newsletter subscription – {org}",
     },
     "mail.confirm.body": {
-        "fi": "Hei{name},\n\njoku (toivottavasti sinä) pyysi {org}:n uutiskirjettä osoitteeseen {address}.\nVahvista tilaus avaamalla linkki ja painamalla sivun painiketta:\n\n{link}\n\nLinkki on voimassa 7 päivää. Jos et pyytänyt tätä, voit jättää viestin huomiotta: sinua ei lisätä listalle.",
+        "fi": "Hei{name},\n\njoku (toivottavasti sinä) tilasi {org} -uutiskirjeen osoitteeseen {address}.\nVahvista tilaus avaamalla linkki ja painamalla sivun painiketta:\n\n{link}\n\nLinkki on voimassa 7 päivää. Jos et pyytänyt tätä, voit jättää viestin huomiotta: sinua ei lisätä listalle.",
         "sv": "Hej{name},\n\nnågon (förhoppningsvis du) bad om nyhetsbrevet från {org} till adressen {address}.\nBekräfta genom att öppna länken och trycka på knappen på sidan:\n\n{link}\n\nLänken gäller i 7 dagar. Om du inte bad om detta kan du ignorera meddelandet: du läggs inte till på listan.",
         "en": "Hello{name},\n\nsomeone (hopefully you) asked for the newsletter of {org} at {address}.\nConfirm by opening the link and pressing the button on the page:\n\n{link}\n\nThe link is valid for 7 days. If you did not ask for this, ignore this message: you will not be added to the list.",
     },
@@ -98,7 +98,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Welcome to the newsletter – {org}",
     },
     "mail.welcome.body": {
-        "fi": "Hei{name},\n\nkiitos! Olet nyt {org}:n uutiskirjeen tilaaja osoitteella {address}.",
+        "fi": "Hei{name},\n\nkiitos! Olet nyt {org} -uutiskirjeen tilaaja osoitteella {address}.",
         "sv": "Hej{name},\n\ntack! Du prenumererar nu på nyhetsbrevet från {org} med adressen {address}.",
         "en": "Hello{name},\n\nthank you! You now receive the newsletter of {org} at {address}.",
     },
@@ -142,13 +142,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "unsubscribe.button": {"fi": "Peru tilaus", "sv": "Avsluta prenumerationen", "en": "Unsubscribe"},
     "unsubscribe.already": {
-        "fi": "{address} ei ole {org}:n markkinointirekisterissä ({channel}), joten sinne ei lähetetä markkinointia.",
+        "fi": "{address} ei ole {org} -markkinointirekisterissä ({channel}), joten sinne ei lähetetä markkinointia.",
         "sv": "{address} finns inte i marknadsföringsregistret hos {org} ({channel}), så ingen marknadsföring skickas dit.",
         "en": "{address} is not on the marketing list of {org} ({channel}), so no marketing is sent there.",
     },
     "unsubscribe.done_title": {"fi": "Tilaus on peruttu", "sv": "Prenumerationen är avslutad", "en": "You are unsubscribed"},
     "unsubscribe.done": {
-        "fi": "{address} on poistettu {org}:n markkinointirekisteristä ({channel}). Et saa enää markkinointia tätä kautta.",
+        "fi": "{address} on poistettu {org} -markkinointirekisteristä ({channel}). Et saa enää markkinointia tätä kautta.",
         "sv": "{address} har tagits bort ur marknadsföringsregistret hos {org} ({channel}). Du får ingen mer marknadsföring den vägen.",
         "en": "{address} has been removed from the marketing list of {org} ({channel}). You will get no more marketing this way.",
     },
@@ -159,7 +159,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "unsubscribe.all_button": {"fi": "Peru kaikki tilaukset", "sv": "Avsluta alla prenumerationer", "en": "Unsubscribe from everything"},
     "unsubscribe.all_done": {
-        "fi": "Sinut on poistettu {org}:n markkinointirekisteristä kaikilta kanavilta.",
+        "fi": "Sinut on poistettu {org} -markkinointirekisteristä kaikilta kanavilta.",
         "sv": "Du har tagits bort ur marknadsföringsregistret hos {org} för alla kanaler.",
         "en": "You have been removed from the marketing list of {org} on every channel.",
     },
@@ -185,13 +185,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "unsubscribe.new_link": {"fi": "Lähetä minulle uusi linkki", "sv": "Skicka mig en ny länk", "en": "Email me a fresh link"},
     "resubscribe.title": {"fi": "Jatka tilaajana", "sv": "Fortsätt prenumerera", "en": "Stay subscribed"},
     "resubscribe.body": {
-        "fi": "Paina painiketta, niin jatkat {org}:n uutiskirjeen tilaajana.",
+        "fi": "Paina painiketta, niin jatkat {org} -uutiskirjeen tilaajana.",
         "sv": "Tryck på knappen så fortsätter du att prenumerera på nyhetsbrevet från {org}.",
         "en": "Press the button to keep receiving the newsletter of {org}.",
     },
     "resubscribe.done_title": {"fi": "Tervetuloa takaisin", "sv": "Välkommen tillbaka", "en": "Welcome back"},
     "resubscribe.done": {
-        "fi": "Olet jälleen {org}:n uutiskirjeen tilaaja. Voit perua tilauksen milloin tahansa jokaisen viestin linkistä.",
+        "fi": "Olet jälleen {org} -uutiskirjeen tilaaja. Voit perua tilauksen milloin tahansa jokaisen viestin linkistä.",
         "sv": "Du prenumererar igen på nyhetsbrevet från {org}. Du kan avsluta när som helst via länken i varje meddelande.",
         "en": "You receive the newsletter of {org} again. You can unsubscribe at any time through the link in every message.",
     },
@@ -207,7 +207,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "link.title": {"fi": "Peruutuslinkki sähköpostiisi", "sv": "Avregistreringslänk till din e-post", "en": "Get your unsubscribe link"},
     "link.intro": {
-        "fi": "Kirjoita sähköpostiosoitteesi. Jos se on {org}:n markkinointirekisterissä, lähetämme siihen linkin, josta voit perua tilauksen.",
+        "fi": "Kirjoita sähköpostiosoitteesi. Jos se on {org} -markkinointirekisterissä, lähetämme siihen linkin, josta voit perua tilauksen.",
         "sv": "Skriv din e-postadress. Om den finns i marknadsföringsregistret hos {org} skickar vi en länk dit som du kan avsluta prenumerationen med.",
         "en": "Type your email address. If it is on the marketing list of {org}, we will send it a link you can unsubscribe with.",
     },
@@ -224,7 +224,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Your unsubscribe link – {org}",
     },
     "mail.link.body": {
-        "fi": "Hei,\n\npyysit linkkiä, jolla voit perua {org}:n uutiskirjeen tilauksen. Avaa linkki ja paina sivun painiketta:\n\n{link}\n\nJos et pyytänyt tätä, voit jättää viestin huomiotta: tilauksesi pysyy ennallaan.",
+        "fi": "Hei,\n\npyysit linkkiä, jolla voit perua {org} -uutiskirjeen tilauksen. Avaa linkki ja paina sivun painiketta:\n\n{link}\n\nJos et pyytänyt tätä, voit jättää viestin huomiotta: tilauksesi pysyy ennallaan.",
         "sv": "Hej,\n\ndu bad om en länk för att avsluta prenumerationen på nyhetsbrevet från {org}. Öppna länken och tryck på knappen på sidan:\n\n{link}\n\nOm du inte bad om detta kan du ignorera meddelandet: din prenumeration förblir oförändrad.",
         "en": "Hello,\n\nyou asked for a link to unsubscribe from the newsletter of {org}. Open the link and press the button on the page:\n\n{link}\n\nIf you did not ask for this, ignore this message: your subscription stays as it is.",
     },
