@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.domain.ledger import Actor
+from service.domain.actors import Actor
 from service.domain.models import AuditEntry
 
 

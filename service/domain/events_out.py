@@ -18,13 +18,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.domain import outbox
+from service.domain import audit, outbox
+from service.domain.actors import Actor
 from service.domain.models import (
     ActorType,
     ConsentEvent,
@@ -37,9 +38,6 @@ from service.domain.models import (
 )
 from service.domain.outbox import ClaimedItem
 from service.domain.ports import Clock
-
-if TYPE_CHECKING:
-    from service.domain.ledger import Actor
 from service.domain.uow import UnitOfWork
 from service.domain.work import RetryLater
 
@@ -72,11 +70,7 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of every secret, not a secre
 def _audit(session: Session, actor: Actor | None, action: str, detail: dict[str, Any], *,
            now: datetime, ip: str | None) -> None:
     """Log an admin change (the `consent webhook` command acts as the system's cli)."""
-    # Imported here: the ledger imports this module, and the audit log imports the ledger.
-    from service.domain import audit
-    from service.domain.ledger import Actor as LedgerActor
-
-    audit.append(session, actor or LedgerActor(ActorType.SYSTEM, "cli"), action, ip=ip,
+    audit.append(session, actor or Actor(ActorType.SYSTEM, "cli"), action, ip=ip,
                  detail=detail, now=now)
 
 

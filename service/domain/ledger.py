@@ -19,8 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from service.domain import events_out, outbox
+from service.domain.actors import Actor as Actor  # re-exported: callers name it ledger.Actor
 from service.domain.models import (
-    ActorType,
     ConsentEvent,
     Contact,
     EventKind,
@@ -48,19 +48,6 @@ STATE_AFTER: dict[EventKind, SubscriptionState | None] = {
     EventKind.COMPLAINED: SubscriptionState.UNSUBSCRIBED,
     EventKind.BOUNCED: None,
 }
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who caused an event: the person, a staff account, an API key, the system."""
-
-    type: ActorType
-    id: str | None = None
-
-    @classmethod
-    def person(cls) -> Actor:
-        """Return the person themselves."""
-        return cls(ActorType.PERSON)
 
 
 @dataclass(frozen=True)
