@@ -304,6 +304,56 @@ class Client:
         self.conn = None
 
 
+def closed_loop(port: int, seconds: float, connections: int,
+                make_request: Callable[[int], Request], ok: int) -> dict[str, Any]:
+    """Send back-to-back requests on many keep-alive connections for a while (no wrk).
+
+    Request n of the run is make_request(n); only answers with status `ok` count as served.
+    """
+    counter = iter(range(10**9))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    def work() -> None:
+        nonlocal errors
+        client = Client(port)
+        mine: list[float] = []
+        bad = 0
+        while time.perf_counter() < stop_at:
+            with lock:
+                n = next(counter)
+            t0 = time.perf_counter()
+            if client.send(make_request(n)) == ok:
+                mine.append(time.perf_counter() - t0)
+            else:
+                bad += 1
+        client.close()
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=work, daemon=True) for _ in range(connections)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(seconds + 30)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "tool": "python-closed-loop",
+        "requests": len(latencies) + errors,
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p90_ms": percentile(latencies, 90) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
 def open_loop(port: int, rate: float, seconds: float, connections: int,
               make_request: Callable[[int], Request], ok: int) -> dict[str, Any]:
     """Send requests at a fixed rate whatever the answers do; latency counts from the schedule.

@@ -14,35 +14,24 @@ figures as JSON to bench/results/, stops the servers and drops the database.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
-import math
 import os
-import platform
-import queue
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
-RESULTS = BENCH_DIR / "results"
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness
+from harness import BENCH_DIR, Gunicorn
+
 PATH = "/api/v1/subscribe"
 
 GOAL_RATIO = 0.7
@@ -85,111 +74,6 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
-
-
-# --------------------------------------------------------------------------- the database
-
-
-def pg_admin_url(base: str) -> str:
-    """Return a libpq URL for the maintenance database of the server named by `base`."""
-    return base.replace("postgresql+psycopg://", "postgresql://", 1).rstrip("/") + "/postgres"
-
-
-@contextlib.contextmanager
-def throwaway_database(base: str, name: str, keep: bool) -> Iterator[str]:
-    """Create a database, yield its SQLAlchemy URL, and drop it afterwards."""
-    with psycopg.connect(pg_admin_url(base), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rstrip("/") + "/" + name
-    finally:
-        if keep:
-            print(f"kept database {name}")
-        else:
-            with psycopg.connect(pg_admin_url(base), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def libpq(url: str) -> str:
-    """Turn a SQLAlchemy PostgreSQL URL into one psycopg accepts."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def count_rows(url: str, sql: str) -> int:
-    """Return the single integer a query answers."""
-    with psycopg.connect(libpq(url)) as conn:
-        row = conn.execute(sql).fetchone()
-    return int(row[0]) if row else 0
-
-
-# --------------------------------------------------------------------------- the servers
-
-
-def free_port() -> int:
-    """Return a TCP port on the loopback that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Gunicorn:
-    """One gunicorn master (and its workers) serving one app on the loopback."""
-
-    name: str
-    app: str
-    env: dict[str, str]
-    options: list[str]
-    log_dir: Path
-    pythonpath: Path | None = None
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log(self) -> Path:
-        """Return the file that gets gunicorn's output."""
-        return self.log_dir / f"gunicorn-{self.name}.log"
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start gunicorn and wait until every worker has answered (or fail with its log)."""
-        cmd = [sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{self.port}", *self.options]
-        if self.pythonpath:
-            cmd += ["--pythonpath", str(self.pythonpath)]
-        cmd.append(self.app)
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                cmd, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        answers = 0
-        while answers < 20:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name}: gunicorn exited:\n{self.log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: not ready in {timeout:.0f} s:\n"
-                                   f"{self.log.read_text()[-3000:]}")
-            try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    answers += 1  # fresh connections spread over the workers as they boot
-                conn.close()
-            except OSError:
-                time.sleep(0.2)
-                continue
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop gunicorn gracefully, then by force."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()  # SIGTERM: the master stops its workers
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
 
 
 # --------------------------------------------------------------------------- where the CPU goes
@@ -253,212 +137,25 @@ def body_for(run: str, phase: str, n: int) -> bytes:
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Return the p-th percentile (nearest rank) of sorted values; NaN when there are none."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100.0 * len(sorted_values)))
-    return sorted_values[rank - 1]
+def optin_request(run: str, phase: str, n: int) -> harness.Request:
+    """Return request n of a phase: the POST of a new opt-in."""
+    return ("POST", PATH, body_for(run, phase, n), HEADERS)
 
 
-def run_wrk(port: int, seconds: float, connections: int, threads: int, script: Path,
-            phase: str) -> dict[str, Any]:
-    """Run wrk closed loop and return its figures."""
-    cmd = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-        "--timeout", "10s", "-s", str(script), f"http://{HOST}:{port}{PATH}", "--", phase,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
-                          check=False)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    raw = json.loads(line.removeprefix("BENCH_JSON "))
-    errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
-    duration = raw["duration_us"] / 1e6
-    return {
-        "tool": "wrk",
-        "requests": raw["requests"],
-        "errors": errors,
-        "error_detail": {k: raw[k] for k in ("connect", "read", "write", "status", "timeout")},
-        "seconds": duration,
-        "rps": (raw["requests"] - errors) / duration,
-        "p50_ms": raw["p50_us"] / 1000,
-        "p99_ms": raw["p99_us"] / 1000,
-    }
+def closed_loop(port: int, seconds: float, connections: int, threads: int, script: Path | None,
+                run: str, phase: str) -> dict[str, Any]:
+    """Drive one app closed loop (wrk with the script when given, else Python); its figures.
 
-
-class Client:
-    """One keep-alive HTTP connection that reconnects after an error."""
-
-    def __init__(self, port: int) -> None:
-        """Remember where to connect."""
-        self.port = port
-        self.conn: http.client.HTTPConnection | None = None
-
-    def post(self, body: bytes) -> int:
-        """POST one opt-in and return the status (0 for a transport error).
-
-        A kept-alive connection the server closed while idle (gunicorn's --keep-alive) fails
-        before any answer; like any HTTP client, that is retried once on a fresh connection.
-        """
-        for attempt in (1, 2):
-            reused = self.conn is not None
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
-                self.conn.request("POST", PATH, body=body, headers=HEADERS)
-                response = self.conn.getresponse()
-                response.read()
-                return response.status
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.close()
-                if not reused or attempt == 2:
-                    return 0
-            except (OSError, http.client.HTTPException):
-                self.close()
-                return 0
-        return 0
-
-    def close(self) -> None:
-        """Close the connection."""
-        if self.conn is not None:
-            self.conn.close()
-        self.conn = None
-
-
-def python_closed_loop(port: int, seconds: float, connections: int, run: str,
-                       phase: str) -> dict[str, Any]:
-    """Send back-to-back requests on many keep-alive connections for a while (no wrk)."""
-    counter = iter(range(10**9))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.perf_counter() + seconds
-
-    def work() -> None:
-        nonlocal errors
-        client, mine, bad = Client(port), [], 0
-        while time.perf_counter() < stop_at:
-            with lock:
-                n = next(counter)
-            t0 = time.perf_counter()
-            status = client.post(body_for(run, phase, n))
-            if status == 202:
-                mine.append(time.perf_counter() - t0)
-            else:
-                bad += 1
-        client.close()
-        with lock:
-            latencies.extend(mine)
-            errors += bad
-
-    started = time.perf_counter()
-    workers = [threading.Thread(target=work, daemon=True) for _ in range(connections)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(seconds + 30)
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "tool": "python-closed-loop",
-        "requests": len(latencies) + errors,
-        "errors": errors,
-        "seconds": elapsed,
-        "rps": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
-    }
-
-
-def open_loop(port: int, rate: float, seconds: float, connections: int, run: str,
-              phase: str) -> dict[str, Any]:
-    """Send requests at a fixed rate whatever the answers do; latency counts from the schedule.
-
-    A scheduler releases request n at start + n/rate; a pool of connections sends them. A
-    request that waits for a free connection is late, and that lateness is part of its latency
-    (no coordinated omission): this is what a visitor would see at this arrival rate.
-    A server that cannot keep up would take ever longer to drain the backlog: requests still
-    unsent `grace` seconds after the schedule ends are dropped and count as infinitely slow.
+    The opt-in figures have no p90 (the wrk script does not report one).
     """
-    total = max(1, int(rate * seconds))
-    interval = 1.0 / rate
-    todo: queue.SimpleQueue[tuple[int, float] | None] = queue.SimpleQueue()
-    lock = threading.Lock()
-    latencies: list[float] = []
-    service: list[float] = []
-    errors = dropped = 0
-    statuses: Counter[int] = Counter()
-    grace = max(5.0, seconds / 2)
-    give_up = time.perf_counter() + 0.1 + seconds + grace
-
-    def work() -> None:
-        nonlocal errors, dropped
-        client, mine, served, bad, skipped = Client(port), [], [], 0, 0
-        seen: Counter[int] = Counter()
-        while (item := todo.get()) is not None:
-            n, due = item
-            sent = time.perf_counter()
-            if sent > give_up:
-                skipped += 1
-                continue
-            status = client.post(body_for(run, phase, n))
-            finished = time.perf_counter()
-            seen[status] += 1
-            if status == 202:
-                mine.append(finished - due)
-                served.append(finished - sent)
-            else:
-                bad += 1
-        client.close()
-        with lock:
-            latencies.extend(mine)
-            service.extend(served)
-            errors += bad
-            dropped += skipped
-            statuses.update(seen)
-
-    workers = [threading.Thread(target=work, daemon=True) for _ in range(connections)]
-    for w in workers:
-        w.start()
-    start = time.perf_counter() + 0.1
-    behind = 0.0
-    for n in range(total):
-        due = start + n * interval
-        wait = due - time.perf_counter()
-        if wait > 0:
-            time.sleep(wait)
-        else:
-            behind = max(behind, -wait)
-        todo.put((n, due))
-    for _ in workers:
-        todo.put(None)
-    for w in workers:
-        w.join(seconds + 60)
-    elapsed = time.perf_counter() - start
-    served_count = len(latencies)
-    latencies.sort()
-    latencies.extend([math.inf] * dropped)
-    service.sort()
-    return {
-        "tool": "python-open-loop",
-        "target_rps": rate,
-        "requests": total,
-        "errors": errors,
-        "dropped_unsent": dropped,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "seconds": elapsed,
-        "rps": served_count / elapsed,
-        "scheduler_max_behind_ms": behind * 1000,
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p95_ms": percentile(latencies, 95) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
-        "max_ms": (latencies[-1] * 1000) if latencies else math.nan,
-        "gave_up_after_s": seconds + grace,
-        "service_p50_ms": percentile(service, 50) * 1000,
-        "service_p99_ms": percentile(service, 99) * 1000,
-    }
+    if script is not None:
+        result = harness.run_wrk(port, PATH, seconds, connections, threads, script, [phase])
+        result.pop("extra")
+    else:
+        result = harness.closed_loop(port, seconds, connections,
+                                     lambda n: optin_request(run, phase, n), ok=202)
+    result.pop("p90_ms")
+    return result
 
 
 # --------------------------------------------------------------------------- the run
@@ -471,9 +168,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="length of each measured phase (default 15)")
     parser.add_argument("--warmup", type=float, default=3,
                         help="unmeasured load before each peak run (default 3)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
-    parser.add_argument("--threads", type=int, default=4,
-                        help="gunicorn threads per worker, gthread (default 4)")
+    harness.common_arguments(parser)  # --workers, --threads, --postgres, --keep-db
     parser.add_argument("--connections", type=int, default=32,
                         help="concurrent keep-alive connections for the peak runs (default 32)")
     parser.add_argument("--open-connections", type=int, default=64,
@@ -481,10 +176,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--python-load", action="store_true",
                         help="use the Python closed-loop generator even when wrk is installed")
-    parser.add_argument("--postgres", default=os.environ.get(
-        "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432"),
-        help="server URL without a database name (env BENCH_POSTGRES_URL)")
-    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
     parser.add_argument("--only", choices=("both", "service", "baseline"), default="both",
                         help="measure only one app (for profiling); --rate then sets the rate")
     parser.add_argument("--rate", type=float, default=None,
@@ -494,27 +185,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def gunicorn_options(args: argparse.Namespace) -> list[str]:
-    """Return the gunicorn settings both apps get."""
-    return [
-        "--workers", str(args.workers),
-        "--threads", str(args.threads),
-        "--worker-class", "gthread",
-        "--keep-alive", "5",
-        "--backlog", "2048",
-        "--graceful-timeout", "5",
-        "--log-level", "warning",
-    ]
-
-
 def measure_peak(server: Gunicorn, args: argparse.Namespace, run: str, script: Path | None,
                  phase: str, database: str) -> dict[str, Any]:
     """Warm a server up, then measure its closed-loop peak."""
     def closed(seconds: float, label: str) -> dict[str, Any]:
-        if script is not None:
-            return run_wrk(server.port, seconds, args.connections, args.wrk_threads, script,
-                           label)
-        return python_closed_loop(server.port, seconds, args.connections, run, label)
+        return closed_loop(server.port, seconds, args.connections, args.wrk_threads, script,
+                           run, label)
 
     if args.warmup > 0:
         closed(args.warmup, f"{phase}warm")
@@ -538,41 +214,13 @@ def measure_peak(server: Gunicorn, args: argparse.Namespace, run: str, script: P
 def measure_open(server: Gunicorn, args: argparse.Namespace, run: str, rate: float,
                  phase: str) -> dict[str, Any]:
     """Drive a server open loop at a fixed rate."""
-    result = open_loop(server.port, rate, args.seconds, args.open_connections, run,
-                       f"{phase}open")
-    p50, p95, p99 = (ms(result[k], " ms") for k in ("p50_ms", "p95_ms", "p99_ms"))
+    result = harness.open_loop(server.port, rate, args.seconds, args.open_connections,
+                               lambda n: optin_request(run, phase + "open", n), ok=202)
+    p50, p95, p99 = (harness.ms(result[k], " ms") for k in ("p50_ms", "p95_ms", "p99_ms"))
     print(f"  {server.name:8} open  {rate:8.1f} req/s  p50 {p50}, p95 {p95}, p99 {p99}, "
           f"{result['errors']} errors, {result['dropped_unsent']} of {result['requests']} "
           "dropped unsent", flush=True)
     return result
-
-
-def ms(value: float, unit: str = "") -> str:
-    """Format milliseconds; an infinite latency means the request was never answered."""
-    return "never" if math.isinf(value) else f"{value:.1f}{unit}"
-
-
-def finite(value: Any) -> Any:
-    """Replace infinities and NaNs (not JSON) by None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
-
-
-def git_commit() -> str | None:
-    """Return the checked-out commit (with +dirty when service/ has local changes)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "service"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
 
 
 def report(results: dict[str, Any]) -> bool:
@@ -598,8 +246,8 @@ def report(results: dict[str, Any]) -> bool:
         answered = 1 - lat["dropped_unsent"] / lat["requests"]
         print(f"{'  share answered in time':34}{answered:12.0%}")
         for key in ("p50", "p95", "p99"):
-            other = ms(base_open[key + "_ms"]) if base_open else ""
-            line = f"{key + ' latency (ms)':34}{ms(lat[key + '_ms']):>12}{other:>12}"
+            other = harness.ms(base_open[key + "_ms"]) if base_open else ""
+            line = f"{key + ' latency (ms)':34}{harness.ms(lat[key + '_ms']):>12}{other:>12}"
             if key == "p99":
                 verdict = lat["p99_ms"] < GOAL_P99_MS and lat["errors"] <= max(
                     1, MAX_ERROR_SHARE * lat["requests"])
@@ -615,27 +263,23 @@ def report(results: dict[str, Any]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run the whole benchmark; exit 0 when both goals are met."""
     args = parse_args(argv)
-    run = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(2)
-    use_wrk = shutil.which("wrk") is not None and not args.python_load
+    run = harness.run_id()
+    use_wrk = harness.has_wrk() and not args.python_load
     work_dir = Path(tempfile.mkdtemp(prefix="consent-bench-"))
     script: Path | None = None
     if use_wrk:
         script = work_dir / "optin.lua"
         script.write_text(WRK_SCRIPT % {"run": run})
 
-    def on_term(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_term)
+    harness.raise_on_sigterm()
     started = time.monotonic()
     db_name = "consent_bench_" + run.replace("-", "_")
     results: dict[str, Any] = {
         "run": run,
         "started_at": datetime.now(UTC).isoformat(),
-        "commit": git_commit(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "system": platform.platform(), "load_before": os.getloadavg()},
-        "gunicorn": gunicorn_options(args),
+        "commit": harness.git_commit(),
+        "machine": harness.machine(),
+        "gunicorn": harness.gunicorn_options(args.workers, args.threads),
         "load": {"peak": "wrk" if use_wrk else "python closed loop",
                  "connections": args.connections, "wrk_threads": args.wrk_threads,
                  "seconds": args.seconds, "warmup": args.warmup,
@@ -643,10 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         "goals": {"ratio": GOAL_RATIO, "p99_ms": GOAL_P99_MS},
     }
     servers: list[Gunicorn] = []
-    print(f"run {run}: database {db_name}, gunicorn {' '.join(gunicorn_options(args))}",
+    print(f"run {run}: database {db_name}, gunicorn {' '.join(results['gunicorn'])}",
           flush=True)
     try:
-        with throwaway_database(args.postgres, db_name, args.keep_db) as url:
+        with harness.throwaway_database(args.postgres, db_name, args.keep_db) as url:
             env = {
                 **os.environ,
                 "CONSENT_DATABASE_URL": url,
@@ -655,18 +299,13 @@ def main(argv: list[str] | None = None) -> int:
                 "CONSENT_DATA_DIR": str(work_dir / "data"),
                 "PYTHONUNBUFFERED": "1",
             }
-            migrate = subprocess.run(
-                [sys.executable, "-c", "from service.cli import main; main()", "db", "upgrade"],
-                env=env, cwd=REPO, capture_output=True, text=True, check=False,
-            )
-            if migrate.returncode != 0:
-                raise RuntimeError(f"consent db upgrade failed:\n{migrate.stderr}")
-            with psycopg.connect(libpq(url), autocommit=True) as conn:
+            harness.consent_db_upgrade(env)
+            with psycopg.connect(harness.libpq(url), autocommit=True) as conn:
                 from baseline_app import CREATE_TABLE
 
                 conn.execute(CREATE_TABLE)
 
-            options = gunicorn_options(args)
+            options = results["gunicorn"]
             if args.only in ("both", "baseline"):
                 baseline = Gunicorn("baseline", "baseline_app:create_app()", env, options,
                                     work_dir, pythonpath=BENCH_DIR)
@@ -692,13 +331,14 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
                     time.sleep(args.hold)
                 ours.stop()
+                count = harness.count_rows
                 results["rows"] = {
-                    "contacts": count_rows(url, "SELECT count(*) FROM contacts"),
-                    "consent_events": count_rows(url, "SELECT count(*) FROM consent_events"),
-                    "outbox": count_rows(url, "SELECT count(*) FROM outbox"),
+                    "contacts": count(url, "SELECT count(*) FROM contacts"),
+                    "consent_events": count(url, "SELECT count(*) FROM consent_events"),
+                    "outbox": count(url, "SELECT count(*) FROM outbox"),
                 }
             if args.only in ("both", "baseline"):
-                results.setdefault("rows", {})["baseline"] = count_rows(
+                results.setdefault("rows", {})["baseline"] = harness.count_rows(
                     url, "SELECT count(*) FROM bench_baseline_optin")
     finally:
         for server in servers:
@@ -718,13 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows written: {results.get('rows')}; took {results['elapsed_s']:.0f} s")
     for name, tail in results["gunicorn_log_tail"].items():
         print(f"--- {name} gunicorn log (tail) ---\n{tail}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"optin-{run}.json"
-    out.write_text(json.dumps(finite(results), indent=2, default=str) + "\n")
-    print(f"results: {out.relative_to(REPO)}")
+    out = harness.write_results("optin", run, results)
+    print(f"results: {out.relative_to(harness.REPO)}")
     return 0 if passed else 1
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(BENCH_DIR))
     sys.exit(main())

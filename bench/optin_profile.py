@@ -40,7 +40,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from optin import throwaway_database  # noqa: E402
+from harness import throwaway_database  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

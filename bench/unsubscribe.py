@@ -198,48 +198,11 @@ def wrk_phase(server: Gunicorn, pool: TokenPool, args: argparse.Namespace,
 def python_closed_loop(server: Gunicorn, pool: TokenPool, args: argparse.Namespace,
                        seconds: float) -> dict[str, Any]:
     """Send back-to-back one-click POSTs on keep-alive connections for a while (no wrk)."""
-    lock = threading.Lock()
-    counter = iter(range(10**9))
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.perf_counter() + seconds
     base = pool.offset
-
-    def work() -> None:
-        nonlocal errors
-        client = harness.Client(server.port)
-        mine: list[float] = []
-        bad = 0
-        while time.perf_counter() < stop_at:
-            with lock:
-                n = next(counter)
-            t0 = time.perf_counter()
-            if client.send(one_click(pool, base + n)) == 200:
-                mine.append(time.perf_counter() - t0)
-            else:
-                bad += 1
-        client.close()
-        with lock:
-            latencies.extend(mine)
-            errors += bad
-
-    started = time.perf_counter()
-    workers = [threading.Thread(target=work, daemon=True) for _ in range(args.connections)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(seconds + 30)
-    elapsed = time.perf_counter() - started
-    sent = len(latencies) + errors
-    pool.advance(sent)
-    latencies.sort()
-    return {
-        "tool": "python-closed-loop", "requests": sent, "errors": errors, "seconds": elapsed,
-        "rps": len(latencies) / elapsed,
-        "p50_ms": harness.percentile(latencies, 50) * 1000,
-        "p90_ms": harness.percentile(latencies, 90) * 1000,
-        "p99_ms": harness.percentile(latencies, 99) * 1000,
-    }
+    result = harness.closed_loop(server.port, seconds, args.connections,
+                                 lambda n: one_click(pool, base + n), ok=200)
+    pool.advance(result["requests"])
+    return result
 
 
 def one_click(pool: TokenPool, n: int) -> harness.Request:
