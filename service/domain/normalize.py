@@ -94,6 +94,17 @@ def parse_language(raw: str | None, default: str, field: str = "language") -> st
     return value
 
 
+def parse_notice(raw: object, field: str = "notice") -> int | None:
+    """Read the privacy-notice version a form names: a positive number; none when left out."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    raise InvalidInput([FieldProblem(field, "must be a notice version number")])
+
+
 def mask_email(address: str) -> str:
     """Show an address so its owner recognises it and nobody else learns it: m***@example.fi."""
     local, _, domain = address.partition("@")

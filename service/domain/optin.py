@@ -20,6 +20,7 @@ from service.domain.normalize import (
     parse_email,
     parse_language,
     parse_name,
+    parse_notice,
     parse_phone,
 )
 from service.domain.tokens import ExpiredToken, InvalidToken, Purpose
@@ -135,14 +136,10 @@ def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
         problems.append(FieldProblem("consent", "must be ticked (true or on) to subscribe"))
 
     notice: int | None = None
-    notice_raw = raw.get("notice")
-    if notice_raw not in (None, ""):
-        if isinstance(notice_raw, int) and not isinstance(notice_raw, bool) and notice_raw > 0:
-            notice = notice_raw
-        elif isinstance(notice_raw, str) and notice_raw.strip().isdigit():
-            notice = int(notice_raw.strip())
-        else:
-            problems.append(FieldProblem("notice", "must be a notice version number"))
+    try:
+        notice = parse_notice(raw.get("notice"))
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
 
     page_url = _text(raw, "page_url", problems)
     if page_url is not None:

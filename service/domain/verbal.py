@@ -33,6 +33,7 @@ from service.domain.normalize import (
     parse_email,
     parse_language,
     parse_name,
+    parse_notice,
     parse_phone,
 )
 from service.domain.optin import LinkNotUsable, RequestContext
@@ -144,14 +145,10 @@ def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> Ve
         problems.append(FieldProblem("method", "must be in_person or phone"))
 
     notice: int | None = None
-    notice_raw = raw.get("notice")
-    if notice_raw not in (None, ""):
-        if isinstance(notice_raw, int) and not isinstance(notice_raw, bool) and notice_raw > 0:
-            notice = notice_raw
-        elif isinstance(notice_raw, str) and notice_raw.strip().isdigit():
-            notice = int(notice_raw.strip())
-        else:
-            problems.append(FieldProblem("notice", "must be a notice version number"))
+    try:
+        notice = parse_notice(raw.get("notice"))
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
 
     note = _text(raw, "note", problems)
     if note and len(note) > MAX_NOTE:
