@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from service.domain import ledger, letters
 from service.domain.context import Deps
 from service.domain.ledger import Actor, EvidenceData
-from service.domain.models import Channel, EventKind, Method, SubscriptionState
+from service.domain.models import Channel, Contact, EventKind, Method, SubscriptionState
 from service.domain.normalize import (
     MAX_URL,
     Address,
@@ -253,13 +255,37 @@ class LinkNotUsable(Exception):
         self.language = language
 
 
-def _confirm_payload(deps: Deps, token: str) -> tuple[str, list[str]]:
+def verify_link(deps: Deps, purpose: Purpose, token: str) -> dict[str, Any]:
+    """Return the payload of a personal link's token, or raise LinkNotUsable (expired, invalid)."""
     try:
-        payload = deps.tokens.verify(Purpose.CONFIRM, token)
+        return deps.tokens.verify(purpose, token)
     except ExpiredToken:
         raise LinkNotUsable("expired") from None
     except InvalidToken:
         raise LinkNotUsable("invalid") from None
+
+
+def verify_events_link(deps: Deps, purpose: Purpose, token: str) -> tuple[str, list[int]]:
+    """Return the contact and the consent events a link names (an undo or a dispute link)."""
+    payload = verify_link(deps, purpose, token)
+    public_id, event_ids = payload.get("c"), payload.get("e")
+    if not isinstance(public_id, str) or not isinstance(event_ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in event_ids
+    ):
+        raise LinkNotUsable("invalid")
+    return public_id, event_ids
+
+
+def linked_contact(session: Session, public_id: str, *, lock: bool = False) -> Contact:
+    """Return the contact a link names; an erased one is as unknown as a forged link."""
+    contact = ledger.find_contact(session, public_id, lock=lock)
+    if contact is None or contact.erased_at is not None:
+        raise LinkNotUsable("invalid")
+    return contact
+
+
+def _confirm_payload(deps: Deps, token: str) -> tuple[str, list[str]]:
+    payload = verify_link(deps, Purpose.CONFIRM, token)
     contact_id, channels = payload.get("c"), payload.get("ch")
     if not isinstance(contact_id, str) or not isinstance(channels, list):
         raise LinkNotUsable("invalid")

@@ -24,8 +24,14 @@ from service.domain.models import (
     SubscriptionState,
 )
 from service.domain.normalize import FieldProblem, InvalidInput, mask_email, parse_email
-from service.domain.optin import LinkNotUsable, RequestContext
-from service.domain.tokens import LIFETIMES, ExpiredToken, InvalidToken, Purpose
+from service.domain.optin import (
+    LinkNotUsable,
+    RequestContext,
+    linked_contact,
+    verify_events_link,
+    verify_link,
+)
+from service.domain.tokens import LIFETIMES, Purpose
 from service.domain.uow import UnitOfWork
 
 CHANNELS = (Channel.EMAIL.value, Channel.SMS.value)
@@ -77,22 +83,11 @@ def mask_phone(phone: str) -> str:
 
 
 def _unsubscribe_payload(deps: Deps, token: str) -> tuple[str, str]:
-    try:
-        payload = deps.tokens.verify(Purpose.UNSUBSCRIBE, token)
-    except InvalidToken:
-        raise LinkNotUsable("invalid") from None
+    payload = verify_link(deps, Purpose.UNSUBSCRIBE, token)
     public_id, channel = payload.get("c"), payload.get("ch")
     if not isinstance(public_id, str) or channel not in CHANNELS:
         raise LinkNotUsable("invalid")
     return public_id, str(channel)
-
-
-def _live_contact(session: Session, public_id: str, *, lock: bool = False) -> Contact:
-    contact = ledger.find_contact(session, public_id, lock=lock)
-    # An erased contact is as unknown as a forged one: the answer must not differ.
-    if contact is None or contact.erased_at is not None:
-        raise LinkNotUsable("invalid")
-    return contact
 
 
 def _masked(contact: Contact, channel: str) -> str:
@@ -117,7 +112,7 @@ def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView
     public_id, channel = _unsubscribe_payload(deps, token)
     with uow:
         session = uow.session
-        contact = _live_contact(session, public_id)
+        contact = linked_contact(session, public_id)
         subs = ledger.subscriptions_of(session, contact)
         return UnsubscribeView(
             masked_address=_masked(contact, channel),
@@ -181,7 +176,7 @@ def withdraw_by_link(
     method = Method.ONE_CLICK if one_click else Method.UNSUBSCRIBE_PAGE
     with uow:
         session = uow.session
-        contact = _live_contact(session, public_id, lock=True)
+        contact = linked_contact(session, public_id, lock=True)
         subs = ledger.subscriptions_of(session, contact, lock=True)
         channels = [channel, *(c for c in CHANNELS if c != channel)] if every_channel \
             else [channel]
@@ -226,7 +221,7 @@ def give_reason(
     now = deps.clock.now()
     with uow:
         session = uow.session
-        contact = _live_contact(session, public_id, lock=True)
+        contact = linked_contact(session, public_id, lock=True)
         sub = ledger.subscription(session, contact, channel, lock=True)
         if (sub is None or sub.state != SubscriptionState.UNSUBSCRIBED.value
                 or sub.method not in LINK_METHODS or sub.last_event_id is None):
@@ -249,26 +244,11 @@ def give_reason(
     return language
 
 
-def _undo_payload(deps: Deps, token: str) -> tuple[str, list[int]]:
-    try:
-        payload = deps.tokens.verify(Purpose.RESUBSCRIBE, token)
-    except ExpiredToken:
-        raise LinkNotUsable("expired") from None
-    except InvalidToken:
-        raise LinkNotUsable("invalid") from None
-    public_id, event_ids = payload.get("c"), payload.get("e")
-    if not isinstance(public_id, str) or not isinstance(event_ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in event_ids
-    ):
-        raise LinkNotUsable("invalid")
-    return public_id, event_ids
-
-
 def view_undo(uow: UnitOfWork, deps: Deps, token: str) -> str:
     """Check an undo link and return the contact's language, changing nothing."""
-    public_id, _ = _undo_payload(deps, token)
+    public_id, _ = verify_events_link(deps, Purpose.RESUBSCRIBE, token)
     with uow:
-        return _live_contact(uow.session, public_id).language
+        return linked_contact(uow.session, public_id).language
 
 
 def undo_withdrawal(
@@ -279,11 +259,11 @@ def undo_withdrawal(
     A channel whose state has moved on since (a complaint, staff action, another opt-in) is
     left as it is: the undo reverses exactly the withdrawal it was issued for.
     """
-    public_id, event_ids = _undo_payload(deps, token)
+    public_id, event_ids = verify_events_link(deps, Purpose.RESUBSCRIBE, token)
     now = deps.clock.now()
     with uow:
         session = uow.session
-        contact = _live_contact(session, public_id, lock=True)
+        contact = linked_contact(session, public_id, lock=True)
         restored = []
         for event_id in event_ids:
             event = session.get(ConsentEvent, event_id)

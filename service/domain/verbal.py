@@ -36,8 +36,12 @@ from service.domain.normalize import (
     parse_notice,
     parse_phone,
 )
-from service.domain.optin import LinkNotUsable, RequestContext
-from service.domain.tokens import InvalidToken, Purpose
+from service.domain.optin import (
+    RequestContext,
+    linked_contact,
+    verify_events_link,
+)
+from service.domain.tokens import Purpose
 from service.domain.uow import UnitOfWork
 
 MAX_NOTE = 2000
@@ -256,31 +260,11 @@ class DisputeView:
     language: str
 
 
-def _dispute_payload(deps: Deps, token: str) -> tuple[str, list[int]]:
-    try:
-        payload = deps.tokens.verify(Purpose.DISPUTE, token)
-    except InvalidToken:
-        raise LinkNotUsable("invalid") from None
-    public_id, event_ids = payload.get("c"), payload.get("e")
-    if not isinstance(public_id, str) or not isinstance(event_ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in event_ids
-    ):
-        raise LinkNotUsable("invalid")
-    return public_id, event_ids
-
-
-def _live(session: Session, public_id: str, *, lock: bool = False) -> Contact:
-    contact = ledger.find_contact(session, public_id, lock=lock)
-    if contact is None or contact.erased_at is not None:
-        raise LinkNotUsable("invalid")
-    return contact
-
-
 def view_dispute(uow: UnitOfWork, deps: Deps, token: str) -> DisputeView:
     """Describe the dispute page, changing nothing (a GET never changes state)."""
-    public_id, _ = _dispute_payload(deps, token)
+    public_id, _ = verify_events_link(deps, Purpose.DISPUTE, token)
     with uow:
-        contact = _live(uow.session, public_id)
+        contact = linked_contact(uow.session, public_id)
         return DisputeView(mask_email(contact.email) if contact.email else "***",
                            contact.language)
 
@@ -288,11 +272,11 @@ def view_dispute(uow: UnitOfWork, deps: Deps, token: str) -> DisputeView:
 def dispute_receipt(uow: UnitOfWork, deps: Deps, token: str,
                     context: RequestContext) -> DisputeView:
     """Withdraw what the receipt's consents granted and flag the contact for staff."""
-    public_id, event_ids = _dispute_payload(deps, token)
+    public_id, event_ids = verify_events_link(deps, Purpose.DISPUTE, token)
     now = deps.clock.now()
     with uow:
         session = uow.session
-        contact = _live(session, public_id, lock=True)
+        contact = linked_contact(session, public_id, lock=True)
         channels = {e.channel for e in session.scalars(
             select(ConsentEvent).where(ConsentEvent.id.in_(event_ids),
                                        ConsentEvent.contact_id == contact.id))}
