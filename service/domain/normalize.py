@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -12,6 +14,8 @@ MAX_NAME = 200
 MAX_PHONE = 32
 MAX_URL = 2000
 LANGUAGES = ("fi", "sv", "en")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,21 @@ def parse_language(raw: str | None, default: str, field: str = "language") -> st
     if value not in LANGUAGES:
         raise InvalidInput([FieldProblem(field, "must be one of fi, sv, en")])
     return value
+
+
+def parse_noting(parse: Callable[[str], T], text: str | None,
+                 problems: list[FieldProblem]) -> T | None:
+    """Parse a field's text when there is any; what is wrong goes to `problems` (then None).
+
+    For forms that name every field at fault at once instead of stopping at the first.
+    """
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 def parse_notice(raw: object, field: str = "notice") -> int | None:

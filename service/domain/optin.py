@@ -23,6 +23,7 @@ from service.domain.normalize import (
     parse_language,
     parse_name,
     parse_notice,
+    parse_noting,
     parse_phone,
 )
 from service.domain.tokens import ExpiredToken, InvalidToken, Purpose
@@ -104,24 +105,12 @@ def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
     if email is None or not email.strip():
         problems.append(FieldProblem("email", "is required"))
     else:
-        try:
-            address = parse_email(email)
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
-
-    def attempt(parse: Any, name: str, *args: Any) -> Any:
-        value = _text(raw, name, problems)
-        if value is None:
-            return None
-        try:
-            return parse(value, *args)
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
-            return None
-
-    name = attempt(parse_name, "name")
+        address = parse_noting(parse_email, email, problems)
+    name = parse_noting(parse_name, _text(raw, "name", problems), problems)
     phone_text = _text(raw, "phone", problems)
-    phone = attempt(parse_phone, "phone") if phone_text and phone_text.strip() else None
+    phone = None
+    if phone_text and phone_text.strip():
+        phone = parse_noting(parse_phone, phone_text, problems)
     language = default_language
     try:
         language = parse_language(_text(raw, "language", problems), default_language)

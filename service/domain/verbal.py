@@ -34,6 +34,7 @@ from service.domain.normalize import (
     parse_language,
     parse_name,
     parse_notice,
+    parse_noting,
     parse_phone,
 )
 from service.domain.optin import (
@@ -96,29 +97,13 @@ def _text(raw: Mapping[str, Any], name: str, problems: list[FieldProblem]) -> st
 def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> VerbalConsent:
     """Validate a verbal consent (a staff form or the API), naming every field at fault."""
     problems: list[FieldProblem] = []
-    address = None
     email = _text(raw, "email", problems)
-    if email:
-        try:
-            address = parse_email(email)
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
-    phone = None
+    address = parse_noting(parse_email, email, problems)
     phone_text = _text(raw, "phone", problems)
-    if phone_text:
-        try:
-            phone = parse_phone(phone_text)
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
+    phone = parse_noting(parse_phone, phone_text, problems)
     if not email and not phone_text:
         problems.append(FieldProblem("email", "give an email address and/or a phone number"))
-    name = None
-    name_text = _text(raw, "name", problems)
-    if name_text:
-        try:
-            name = parse_name(name_text)
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
+    name = parse_noting(parse_name, _text(raw, "name", problems), problems)
     language = default_language
     try:
         language = parse_language(_text(raw, "language", problems), default_language)
