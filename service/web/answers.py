@@ -21,6 +21,12 @@ HTTP_MESSAGES = {
 }
 
 
+def no_store(response: Response) -> Response:
+    """Forbid shared caches and browsers to keep a page reached through a personal link."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def page_language(default: str) -> str:
     """Pick the page language: ?lang=, then the browser's preference, then the default."""
     wanted = (request.args.get("lang") or request.form.get("language") or "").lower()[:2] \
@@ -106,5 +112,5 @@ def secure(response: Response, settings: Settings) -> Response:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers.add("Vary", "Origin")
     if request.path.startswith(("/confirm/", "/unsubscribe/")):
-        response.headers["Cache-Control"] = "no-store"
+        no_store(response)
     return response

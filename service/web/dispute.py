@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, g, render_template, request
 from flask_limiter import Limiter
 
 from service.bootstrap import Container
 from service.domain import verbal
 from service.domain.i18n import t
 from service.domain.optin import LinkNotUsable
+from service.web import answers
 from service.web.public import request_context
 
 LIMIT = "10/minute;100/day"
@@ -32,10 +33,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         return render_template("message.html", lang=lang, title=t(lang, "link.invalid_title"),
                                text=t(lang, "link.invalid"), fields={}), 404
 
-    @bp.after_request
-    def _no_store(response: Response) -> Response:
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    bp.after_request(answers.no_store)
 
     @bp.get("/dispute/<token>")
     def dispute_page(token: str) -> Any:

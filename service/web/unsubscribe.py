@@ -55,11 +55,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         return render_template("message.html", lang=lang, title=t(lang, "link.invalid_title"),
                                text=text, fields={}, link=link), status
 
-    @bp.after_request
-    def _no_store(response: Response) -> Response:
-        # Pages reached through personal links must not be kept by shared caches or browsers.
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    bp.after_request(answers.no_store)
 
     @bp.get("/unsubscribe/<token>")
     def unsubscribe_page(token: str) -> Any:
