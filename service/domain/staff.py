@@ -320,14 +320,20 @@ def confirm_enrolment(uow: UnitOfWork, deps: Deps, account_id: int, secret: str,
     return info, codes
 
 
+def _account_to_change(session: Session, account_id: int) -> StaffAccount:
+    """Return an account an admin changes, locked for the change; name it when it is unknown."""
+    row = session.get(StaffAccount, account_id, with_for_update=True)
+    if row is None:
+        raise InvalidInput([FieldProblem("account", "no such account")])
+    return row
+
+
 def set_disabled(uow: UnitOfWork, deps: Deps, account_id: int, disabled: bool, *, actor: Actor,
                  ip: str | None) -> StaffInfo:
     """Disable an account (it can no longer sign in) or enable it again."""
     now = deps.clock.now()
     with uow:
-        row = uow.session.get(StaffAccount, account_id, with_for_update=True)
-        if row is None:
-            raise InvalidInput([FieldProblem("account", "no such account")])
+        row = _account_to_change(uow.session, account_id)
         if (row.disabled_at is not None) != disabled:
             row.disabled_at = now if disabled else None
             audit.append(uow.session, actor, "staff.disable" if disabled else "staff.enable",
@@ -342,9 +348,7 @@ def reset_totp(uow: UnitOfWork, deps: Deps, account_id: int, *, actor: Actor,
     """Remove an account's TOTP secret (a lost phone); it enrols again at the next login."""
     now = deps.clock.now()
     with uow:
-        row = uow.session.get(StaffAccount, account_id, with_for_update=True)
-        if row is None:
-            raise InvalidInput([FieldProblem("account", "no such account")])
+        row = _account_to_change(uow.session, account_id)
         row.totp_secret = None
         row.totp_enabled_at = None
         row.totp_last_step = None
