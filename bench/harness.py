@@ -461,6 +461,21 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
 
 
+def load_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of the peak (closed loop) and latency (open loop) phases."""
+    parser.add_argument("--seconds", type=float, default=15,
+                        help="length of each measured phase (default 15)")
+    parser.add_argument("--warmup", type=float, default=3,
+                        help="unmeasured load before each peak run (default 3)")
+    parser.add_argument("--connections", type=int, default=32,
+                        help="concurrent keep-alive connections for the peak runs (default 32)")
+    parser.add_argument("--open-connections", type=int, default=64,
+                        help="connection pool of the open-loop generator (default 64)")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--python-load", action="store_true",
+                        help="use the Python closed-loop generator even when wrk is installed")
+
+
 def ms(value: float, unit: str = "") -> str:
     """Format milliseconds; an infinite latency means the request was never answered."""
     return "never" if math.isinf(value) else f"{value:.1f}{unit}"

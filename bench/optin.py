@@ -164,18 +164,8 @@ def closed_loop(port: int, seconds: float, connections: int, threads: int, scrip
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15,
-                        help="length of each measured phase (default 15)")
-    parser.add_argument("--warmup", type=float, default=3,
-                        help="unmeasured load before each peak run (default 3)")
+    harness.load_arguments(parser)  # --seconds, --warmup, --connections, ..., --python-load
     harness.common_arguments(parser)  # --workers, --threads, --postgres, --keep-db
-    parser.add_argument("--connections", type=int, default=32,
-                        help="concurrent keep-alive connections for the peak runs (default 32)")
-    parser.add_argument("--open-connections", type=int, default=64,
-                        help="connection pool of the open-loop generator (default 64)")
-    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--python-load", action="store_true",
-                        help="use the Python closed-loop generator even when wrk is installed")
     parser.add_argument("--only", choices=("both", "service", "baseline"), default="both",
                         help="measure only one app (for profiling); --rate then sets the rate")
     parser.add_argument("--rate", type=float, default=None,

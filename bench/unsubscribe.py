@@ -502,20 +502,10 @@ def base_env(args: argparse.Namespace, url: str, work_dir: Path) -> dict[str, st
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15,
-                        help="length of each measured phase (default 15)")
-    parser.add_argument("--warmup", type=float, default=3,
-                        help="unmeasured load before each peak run (default 3)")
+    harness.load_arguments(parser)  # --seconds, --warmup, --connections, ..., --python-load
     parser.add_argument("--contacts", type=int, default=40_000,
                         help="subscribers seeded for each app in part 1; every request uses a "
                              "token of its own while they last (default 40000)")
-    parser.add_argument("--connections", type=int, default=32,
-                        help="concurrent keep-alive connections for the peak runs (default 32)")
-    parser.add_argument("--open-connections", type=int, default=64,
-                        help="connection pool of the open-loop generator (default 64)")
-    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--python-load", action="store_true",
-                        help="use the Python closed-loop generator even when wrk is installed")
     parser.add_argument("--rate", type=float, default=None,
                         help="open-loop rate in requests/s (default: half the lower peak)")
     parser.add_argument("--register-rows", type=int, default=100_000,
