@@ -61,8 +61,9 @@ class Container:
     mailer: Mailer
     mirror: RegisterMirror
     extra_handlers: dict[str, Handler] = field(default_factory=dict)
-    # The unsubscribe links of the last mirror pass, reused by the next one (see RowFormatter).
-    mirror_links: dict[str, str] = field(default_factory=dict)
+    # What this process's last mirror pass left in the mirror: its unsubscribe links, reused by
+    # the next pass (see RowFormatter), and its rows' keys, which allow incremental passes.
+    mirror_memory: mirror_pass.MirrorMemory = field(default_factory=mirror_pass.MirrorMemory)
 
     @property
     def clock(self) -> Clock:
@@ -89,22 +90,25 @@ class Container:
         return lambda: exclusive(self.engine, "mirror", self.settings.data_dir, wait=wait)
 
     def sync_register(
-        self, *, check_only: bool = False, wait: bool = False, attempt: int = 1
+        self, *, check_only: bool = False, wait: bool = False, attempt: int = 1,
+        incremental: bool = False,
     ) -> MirrorReport:
-        """Run one mirror pass now."""
+        """Run one mirror pass now (a full one unless incremental is asked for and possible)."""
         return mirror_pass.run_pass(self.uow, self.deps, self.mirror, self.mirror_lock(wait=wait),
                                     check_only=check_only, attempt=attempt,
-                                    links=self.mirror_links)
+                                    memory=self.mirror_memory, incremental=incremental)
 
     def schedule_mirror_pass(self) -> None:
-        """Queue a mirror pass (coalesced with any already waiting)."""
+        """Queue a full mirror pass (coalesced with any already waiting)."""
         with self.uow() as uow:
-            register_changed(uow.session, now=self.clock.now())
+            now = self.clock.now()
+            mirror_pass.request_full_pass(uow.session, now=now)
+            register_changed(uow.session, now=now)
             uow.commit()
 
     def run_mirror_pass(self, item: ClaimedItem) -> None:
-        """Run a queued mirror pass."""
-        self.sync_register(attempt=item.attempts)
+        """Run a queued mirror pass: only the changed rows, unless a full pass is due."""
+        self.sync_register(attempt=item.attempts, incremental=True)
 
     def handlers(self) -> dict[str, Handler]:
         """Return the handler of every kind of side effect this process can do."""

@@ -23,7 +23,13 @@ from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.http_client import FileType, ParamsType
 
-from service.domain.ports import MirrorMisconfigured, MirrorReport, MirrorUnavailable
+from service.domain.ports import (
+    MirrorMisconfigured,
+    MirrorNeedsFullPass,
+    MirrorReport,
+    MirrorUnavailable,
+    RowChange,
+)
 from sync.diff import Comparison, Grid, compare, row_edits, trimmed, wanted_grid
 
 log = logging.getLogger(__name__)
@@ -781,13 +787,25 @@ class GoogleSheetsMirror:
         grid_requests, projected, row_count = plan_grid_changes(
             layout.sheet_id, layout.row_count, wanted, current
         )
-        structural = tab_requests + grid_requests
         bodies = plan_value_writes(self.worksheet_title, wanted, projected, self.max_request_bytes)
+        self._send(http, layout.sheet_id, tab_requests + grid_requests, bodies)
+        layout.row_count = row_count
+        self._layout = layout
+        return comparison, repaired
+
+    def _send(
+        self,
+        http: SheetsHTTPClient,
+        sheet_id: int,
+        structural: list[dict[str, Any]],
+        bodies: list[dict[str, Any]],
+    ) -> None:
+        """Send the tab's structural changes and the values, in one request when they fit."""
         if structural and len(bodies) <= 1:
             # The tab or its rows must change anyway: carry the values in the same (atomic)
             # request when they fit, so the pass still costs one write.
             combined = structural + [
-                cells for body in bodies for cells in cell_updates(layout.sheet_id, body)
+                cells for body in bodies for cells in cell_updates(sheet_id, body)
             ]
             if len(json.dumps({"requests": combined})) <= self.max_request_bytes:
                 structural, bodies = combined, []
@@ -795,9 +813,115 @@ class GoogleSheetsMirror:
             http.batch_update(self.spreadsheet_id, {"requests": structural})
         for body in bodies:
             http.values_batch_update(self.spreadsheet_id, body)
+
+    def apply_changes(
+        self, header: Sequence[str], changes: Sequence[RowChange], shown: Mapping[str, int]
+    ) -> MirrorReport:
+        """Write only the changed rows after reading only the header and the key column.
+
+        shown maps each key the last pass left in the tab to its order. Anything unexpected
+        (another header, keys blank, doubled, unknown, missing or out of order, a tab gone or
+        resized under the pass, a layout not read lately) raises MirrorNeedsFullPass.
+        """
+        http = self._connect()
+        sent_before = http.requests_sent
+        try:
+            added, changed, removed = self._incremental(http, header, changes, shown)
+        except APIError as err:
+            if err.response.status_code == 400:
+                # "Unable to parse range" (the tab is gone) or a grid smaller than we knew.
+                self._layout = None
+                message = _scrub(str(err.error.get("message", "")))
+                raise MirrorNeedsFullPass(
+                    f"Google Sheets refused the incremental pass ({message})"
+                ) from None
+            raise self._explain(err) from None
+        except (requests.RequestException, google.auth.exceptions.TransportError) as err:
+            raise MirrorUnavailable(
+                f"Google Sheets out of reach ({type(err).__name__}); the next pass catches up"
+            ) from None
+        except google.auth.exceptions.RefreshError as err:
+            raise self._explain_refresh(err) from None
+        return MirrorReport(
+            added=added,
+            changed=changed,
+            removed=removed,
+            requests=http.requests_sent - sent_before,
+        )
+
+    def _incremental(
+        self,
+        http: SheetsHTTPClient,
+        header: Sequence[str],
+        changes: Sequence[RowChange],
+        shown: Mapping[str, int],
+    ) -> tuple[int, int, int]:
+        """Read the header and key column once, check them, write the changed rows once."""
+        layout = self._layout
+        if (
+            layout is None
+            or self._monotonic() - layout.learned_at > self.layout_max_age
+            or layout.column_count < len(header)
+        ):
+            raise MirrorNeedsFullPass("the tab's layout was not read lately")
+        if len(changes) > MAX_ROW_EDITS:
+            raise MirrorNeedsFullPass("too many changes for row-by-row edits")
+        title = quote_title(layout.title)
+        answer = http.values_batch_get(
+            self.spreadsheet_id,
+            [f"{title}!1:1", f"{title}!A2:A"],
+            params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
+        )
+        ranges = answer.get("valueRanges", [])
+        if len(ranges) != 2:
+            raise MirrorNeedsFullPass("the tab's header and key column did not come back")
+        head = [[str(v) for v in row] for row in ranges[0].get("values", [])[:1]]
+        if trimmed(head) != trimmed([list(header)]):
+            raise MirrorNeedsFullPass("the header row differs")
+        keys = [str(row[0]) if row else "" for row in ranges[1].get("values", [])]
+        if len(keys) != len(shown):
+            raise MirrorNeedsFullPass("the tab holds other rows than the last pass left")
+        previous: int | None = None
+        for key in keys:
+            order = shown.get(key)
+            if order is None:
+                raise MirrorNeedsFullPass("a key in the tab is blank or unknown")
+            if previous is not None and order <= previous:
+                raise MirrorNeedsFullPass("keys in the tab are doubled or out of order")
+            previous = order
+
+        latest = {change.key: change for change in changes}
+        written = {key for key, change in latest.items() if change.row is not None}
+        removed = sum(1 for key in keys if key in latest and key not in written)
+        added = [key for key in written if key not in shown]
+        changed = len(written) - len(added)
+        if not written and not removed:
+            return 0, 0, 0
+        final = [(shown[key], key) for key in keys if key not in latest or key in written]
+        final += [(latest[key].order, key) for key in added]
+        final.sort()
+        # Rows that did not change stand for themselves by their key alone: the plan compares
+        # them with the key column as read, finds them equal and leaves them be.
+        rows: list[Sequence[str]] = [
+            row if (row := latest[key].row if key in written else None) is not None else [key]
+            for _, key in final
+        ]
+        wanted = wanted_grid(header, rows)
+        current: Grid = [list(header)] + [[key] for key in keys]
+        grid_requests, projected, row_count = plan_grid_changes(
+            layout.sheet_id, layout.row_count, wanted, current
+        )
+        if len(projected) != len(wanted):
+            raise MirrorNeedsFullPass("the tab's rows could not be lined up with the register")
+        bodies = plan_value_writes(layout.title, wanted, projected, self.max_request_bytes)
+        for body in bodies:
+            for entry in body["data"]:
+                if any(not row or row[0] not in written for row in entry["values"]):
+                    # Only changed rows may be written: the others were never read.
+                    raise MirrorNeedsFullPass("the plan would rewrite rows that did not change")
+        self._send(http, layout.sheet_id, grid_requests, bodies)
         layout.row_count = row_count
-        self._layout = layout
-        return comparison, repaired
+        return len(added), changed, removed
 
     def _explain(self, err: APIError) -> Exception:
         code = err.response.status_code

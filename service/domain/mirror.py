@@ -5,23 +5,30 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
 from service.domain import letters
 from service.domain.context import Deps
 from service.domain.health import MIRROR_STATE
-from service.domain.models import ServiceState
+from service.domain.models import MirrorDirty, ServiceState
 from service.domain.ports import (
+    IncrementalMirror,
     MirrorMisconfigured,
+    MirrorNeedsFullPass,
     MirrorReport,
     MirrorUnavailable,
     RegisterMirror,
+    RowChange,
 )
-from service.domain.register import ChannelState, RegisterEntry, iter_register
+from service.domain.register import ChannelState, RegisterEntry, iter_register, read_batch
 from service.domain.uow import UnitOfWork
 from service.domain.work import RetryLater
 
@@ -45,6 +52,21 @@ MISCONFIGURED_RETRY = timedelta(minutes=5)
 UNAVAILABLE_RETRY_CAP = timedelta(minutes=1)
 
 MirrorLock = Callable[[], AbstractContextManager[bool]]
+# Set by the periodic scheduler; the next pass is a full one (it repairs hand edits).
+FULL_MIRROR_WANTED = "mirror.full_pass_requested"
+# Above this many changed contacts one full pass is cheaper than editing rows one by one.
+MAX_INCREMENTAL_CONTACTS = 5000
+ID_CHUNK = 500
+
+
+@dataclass
+class MirrorMemory:
+    """What this process's last successful pass left in the mirror."""
+
+    links: dict[str, str] = field(default_factory=dict)
+    # The key of every row shown, with the contact id that orders it; None: not known, so the
+    # next pass must be a full one (a process's first pass, or after a failed pass).
+    shown: dict[str, int] | None = None
 
 
 def header(language: str) -> tuple[str, ...]:
@@ -100,23 +122,125 @@ class RowFormatter:
         ]
 
 
+def _on_register(entry: RegisterEntry) -> bool:
+    return entry.may_contact("email") or entry.may_contact("sms")
+
+
 def register_rows(
-    new_uow: Callable[[], UnitOfWork], deps: Deps, links: MutableMapping[str, str] | None = None
+    new_uow: Callable[[], UnitOfWork], deps: Deps, links: MutableMapping[str, str] | None = None,
+    shown: MutableMapping[str, int] | None = None,
 ) -> list[list[str]]:
     """Return the rows of everyone on the register, in contact order.
 
     links, when given, holds the unsubscribe links of the last pass and is left holding this
-    pass's (only those on the register now, so it never grows past the register).
+    pass's (only those on the register now, so it never grows past the register). shown, when
+    given, is filled with each row's key and contact id.
     """
     formatter = RowFormatter(deps, links)
     rows: list[list[str]] = []
     for batch in iter_register(new_uow, batch=2000):
-        rows.extend(formatter.row(entry) for entry in batch if
-                    entry.may_contact("email") or entry.may_contact("sms"))
+        for entry in batch:
+            if _on_register(entry):
+                rows.append(formatter.row(entry))
+                if shown is not None:
+                    shown[entry.public_id] = entry.id
     if links is not None:
         links.clear()
         links.update(formatter.links)
     return rows
+
+
+def request_full_pass(session: Session, *, now: datetime) -> None:
+    """Ask for the next mirror pass to be a full one (in the caller's transaction)."""
+    row = session.get(ServiceState, FULL_MIRROR_WANTED)
+    if row is None:
+        session.add(ServiceState(name=FULL_MIRROR_WANTED, value=now.isoformat(), updated_at=now))
+    else:
+        row.value = now.isoformat()
+        row.updated_at = now
+
+
+def _changes_seen(session: Session) -> list[tuple[int, int]]:
+    """Return the change notes (note id, contact id) committed so far."""
+    rows = session.execute(select(MirrorDirty.id, MirrorDirty.contact_id)).all()
+    return [(int(note), int(contact)) for note, contact in rows]
+
+
+def _forget(new_uow: Callable[[], UnitOfWork], notes: Sequence[int],
+            full_request: str | None) -> None:
+    """Delete exactly the change notes a successful pass read (and the request it served)."""
+    with new_uow() as uow:
+        for start in range(0, len(notes), ID_CHUNK):
+            uow.session.execute(
+                delete(MirrorDirty).where(MirrorDirty.id.in_(notes[start:start + ID_CHUNK])))
+        if full_request is not None:
+            # Only the request this pass saw: one made meanwhile asks for another full pass.
+            uow.session.execute(delete(ServiceState).where(
+                ServiceState.name == FULL_MIRROR_WANTED, ServiceState.value == full_request))
+        uow.commit()
+
+
+def _full_pass(
+    new_uow: Callable[[], UnitOfWork], deps: Deps, mirror: RegisterMirror,
+    memory: MirrorMemory, *, check_only: bool,
+) -> tuple[MirrorReport, int]:
+    """Read the whole register, make the mirror show it, return the report and row count."""
+    # The notes are read before the register: a change committed after this read leaves a
+    # note the next pass finds, so none is lost.
+    with new_uow() as uow:
+        notes = [note for note, _ in _changes_seen(uow.session)]
+        request = uow.session.get(ServiceState, FULL_MIRROR_WANTED)
+        full_request = request.value if request is not None else None
+    shown: dict[str, int] = {}
+    rows = register_rows(new_uow, deps, memory.links, shown)
+    report = mirror.apply(header(deps.practice.default_language), rows, check_only=check_only)
+    if not check_only:
+        _forget(new_uow, notes, full_request)
+        memory.shown = shown
+    return report, len(rows)
+
+
+def _incremental_pass(
+    new_uow: Callable[[], UnitOfWork], deps: Deps, mirror: IncrementalMirror,
+    memory: MirrorMemory, shown: dict[str, int],
+) -> MirrorReport | None:
+    """Write only the rows of contacts changed since the last pass; None: a full pass must run."""
+    with new_uow() as uow:
+        if uow.session.get(ServiceState, FULL_MIRROR_WANTED) is not None:
+            return None
+        seen = _changes_seen(uow.session)
+    contact_ids = sorted({contact for _, contact in seen})
+    if len(contact_ids) > MAX_INCREMENTAL_CONTACTS:
+        return None
+    entries: list[RegisterEntry] = []
+    with new_uow() as uow:
+        for start in range(0, len(contact_ids), ID_CHUNK):
+            chunk = contact_ids[start:start + ID_CHUNK]
+            entries += read_batch(uow.session, limit=len(chunk), only=chunk)
+    formatter = RowFormatter(deps, memory.links)
+    changes = [RowChange(entry.public_id, entry.id, formatter.row(entry))
+               for entry in entries if _on_register(entry)]
+    staying = {change.order for change in changes}
+    leaving = set(contact_ids) - staying
+    if leaving:
+        changes += [RowChange(key, contact, None) for key, contact in shown.items()
+                    if contact in leaving]
+    report = MirrorReport()
+    if changes:
+        try:
+            report = mirror.apply_changes(header(deps.practice.default_language), changes, shown)
+        except MirrorNeedsFullPass as exc:
+            log.info("register mirror: a full pass instead of an incremental one (%s)", exc)
+            return None
+    for change in changes:
+        if change.row is None:
+            shown.pop(change.key, None)
+            memory.links.pop(change.key, None)
+        else:
+            shown[change.key] = change.order
+    memory.links.update(formatter.links)
+    _forget(new_uow, [note for note, _ in seen], None)
+    return report
 
 
 def _record_status(new_uow: Callable[[], UnitOfWork], now: datetime,
@@ -155,21 +279,39 @@ def run_pass(
     *,
     check_only: bool = False,
     attempt: int = 1,
-    links: MutableMapping[str, str] | None = None,
+    memory: MirrorMemory | None = None,
+    incremental: bool = False,
 ) -> MirrorReport:
     """Make the mirror show the register (or only compare); one writer at a time.
 
+    With incremental, only the rows of contacts changed since this process's last pass are
+    written when the mirror can do that and is as that pass left it; otherwise (and always for
+    a process's first pass, a requested periodic pass, or check_only) the whole register is.
     A failure is logged when it starts or changes, not at every retry, and is kept in the
     status that /readyz shows until a pass succeeds.
     """
+    memory = memory if memory is not None else MirrorMemory()
     with lock() as held:
         if not held:
             raise RetryLater("another mirror writer is running", timedelta(seconds=2))
-        rows = register_rows(new_uow, deps, links)
         started = deps.clock.now()
+        shown = memory.shown
         try:
-            report = mirror.apply(header(deps.practice.default_language), rows,
-                                  check_only=check_only)
+            report: MirrorReport | None = None
+            if (incremental and not check_only and shown is not None
+                    and isinstance(mirror, IncrementalMirror)):
+                # Until it succeeds, what the mirror shows is not known for sure.
+                memory.shown = None
+                report = _incremental_pass(new_uow, deps, mirror, memory, shown)
+                if report is not None:
+                    memory.shown = shown
+                    rows = len(shown)
+            if report is None:
+                memory.shown = None
+                report, rows = _full_pass(new_uow, deps, mirror, memory, check_only=check_only)
+                full = True
+            else:
+                full = False
         except MirrorMisconfigured as exc:
             message = f"register mirror needs attention: {exc}"
             before = _record_status(new_uow, started, last_error=message,
@@ -187,9 +329,10 @@ def run_pass(
     if not check_only:
         before = _record_status(
             new_uow, deps.clock.now(), last_success=deps.clock.now().isoformat(),
-            last_error=None, needs_attention=False, rows=len(rows),
+            last_error=None, needs_attention=False, rows=rows,
             last_report={"added": report.added, "changed": report.changed,
-                         "removed": report.removed, "requests": report.requests},
+                         "removed": report.removed, "requests": report.requests,
+                         "full": full},
         )
         if before.get("last_error"):
             log.info("register mirror is working again")

@@ -403,3 +403,18 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class MirrorDirty(Base):
+    """A contact whose row in the mirror may have changed, written by database triggers.
+
+    Triggers (migration 0005) add a row whenever a contact's shown fields or a subscription
+    change, whatever code path did it; a mirror pass reads these rows before the register and
+    deletes exactly the rows it read once the mirror shows them, so nothing committed
+    meanwhile is lost.
+    """
+
+    __tablename__ = "mirror_dirty"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(BigId)

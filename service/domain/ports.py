@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Clock(Protocol):
@@ -63,4 +63,31 @@ class RegisterMirror(Protocol):
         self, header: Sequence[str], rows: Sequence[Sequence[str]], *, check_only: bool = False
     ) -> MirrorReport:
         """Make the mirror show exactly header and rows (or only compare when check_only)."""
+        ...
+
+
+class MirrorNeedsFullPass(Exception):
+    """An incremental pass found the mirror not as it expected; a full pass must put it right."""
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One contact whose row may have changed since the mirror's last pass."""
+
+    key: str
+    order: int  # where the row belongs: rows stand in ascending order (the contact's id)
+    row: Sequence[str] | None  # None: the contact is no longer on the register
+
+
+@runtime_checkable
+class IncrementalMirror(Protocol):
+    """A mirror that can write only the rows that changed, without reading every row."""
+
+    def apply_changes(
+        self, header: Sequence[str], changes: Sequence[RowChange], shown: Mapping[str, int]
+    ) -> MirrorReport:
+        """Write the changed rows, given what the last pass left shown (key to order).
+
+        Raises MirrorNeedsFullPass when the mirror is not as the last pass left it.
+        """
         ...

@@ -6,12 +6,12 @@ downloads and what the Sheet shows never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from service.domain import letters
@@ -80,11 +80,13 @@ def _channel_columns(sub: Any) -> tuple[Any, ...]:
 
 
 def read_batch(
-    session: Session, *, after: int = 0, limit: int = DEFAULT_BATCH, channel: str | None = None
+    session: Session, *, after: int = 0, limit: int = DEFAULT_BATCH, channel: str | None = None,
+    only: Collection[int] | None = None,
 ) -> list[RegisterEntry]:
     """Return up to limit register entries with contact id above after, in id order.
 
-    With channel given, only contacts who may be contacted on that channel are returned.
+    With channel given, only contacts who may be contacted on that channel are returned;
+    with only given, only those of these contact ids that are on the register.
     Keyset paging by id keeps pages stable while new opt-ins (higher ids) arrive.
     Plain columns, not ORM objects: a full CSV download or mirror pass reads every row, and
     building (and tracking) three mapped objects per row would cost more than the query.
@@ -108,7 +110,8 @@ def read_batch(
                                    email_sub.channel == Channel.EMAIL.value))
         .outerjoin(sms_sub, and_(sms_sub.contact_id == Contact.id,
                                  sms_sub.channel == Channel.SMS.value))
-        .where(Contact.erased_at.is_(None), Contact.id > after, wanted)
+        .where(Contact.erased_at.is_(None), Contact.id > after, wanted,
+               Contact.id.in_(only) if only is not None else true())
         .order_by(Contact.id)
         .limit(limit)
     )
