@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import email.utils
 import json
 import logging
@@ -302,6 +303,11 @@ def plan_value_writes(
         run_bytes += size
     flush()
 
+    return _pack(entries, budget)
+
+
+def _pack(entries: Sequence[tuple[int, dict[str, Any]]], budget: int) -> list[dict[str, Any]]:
+    """Put ranged rows into values:batchUpdate bodies, a new one only when one would be full."""
     bodies: list[dict[str, Any]] = []
     data: list[dict[str, Any]] = []
     used = 0
@@ -314,6 +320,103 @@ def plan_value_writes(
     if data:
         bodies.append({"valueInputOption": "RAW", "data": data})
     return bodies
+
+
+def plan_row_changes(
+    sheet_id: int,
+    row_count: int,
+    title: str,
+    header: Sequence[str],
+    keys: Sequence[str],
+    orders: Sequence[int],
+    changes: Mapping[str, RowChange],
+    max_bytes: int = MAX_REQUEST_BYTES,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Plan the changed rows of a tab whose data rows hold keys, ascending by their orders.
+
+    Returns the structural requests (room, row deletions bottom-up, insertions top-down), the
+    values bodies that write each changed row whole at its final place, and the grid's row
+    count afterwards. Beyond one look at each key the work grows with the changes only.
+    """
+    written_rows = wanted_grid(header, [c.row for c in changes.values() if c.row is not None])
+    width = len(written_rows[0])
+    rows = {row[0]: row for row in written_rows[1:]}
+    position = {key: i for i, key in enumerate(keys) if key in changes}
+    doomed = sorted(i for key, i in position.items() if changes[key].row is None)
+    new = sorted((changes[key].order, key) for key in rows if key not in position)
+    new_orders = [order for order, _ in new]
+    kept_total = len(keys) - len(doomed)
+
+    placed: list[tuple[int, str]] = []  # (final data-row index, key)
+    insert_at: list[int] = []
+    for j, (order, key) in enumerate(new):
+        at = bisect.bisect_left(orders, order)
+        kept_before = at - bisect.bisect_left(doomed, at)
+        placed.append((kept_before + j, key))
+        if kept_before < kept_total:  # a kept row follows: it needs room; below them none
+            insert_at.append(kept_before + j)
+    for key in rows:
+        if key in position:
+            i = position[key]
+            moved = i - bisect.bisect_left(doomed, i)
+            placed.append((moved + bisect.bisect_left(new_orders, orders[i]), key))
+
+    requests: list[dict[str, Any]] = []
+    deleted, inserted = len(doomed), len(insert_at)
+    needed = max(1 + kept_total + len(new), 2)
+    if row_count - deleted + inserted < needed or row_count - deleted < 2:
+        grow = needed + ROW_HEADROOM - (row_count - deleted + inserted)
+        requests.append(
+            {"appendDimension": {"sheetId": sheet_id, "dimension": "ROWS", "length": grow}}
+        )
+        row_count += grow
+    for start, end in _runs(sorted(doomed, reverse=True), step=-1):
+        requests.append(_dimension("deleteDimension", sheet_id, start + 1, end + 1))
+    for start, end in _runs(insert_at, step=1):
+        requests.append(_dimension("insertDimension", sheet_id, start + 1, end + 1))
+
+    last_col = column_letters(width)
+    runs: list[tuple[int, list[list[str]]]] = []  # (first data-row index, rows)
+    for index, key in sorted(placed):
+        if runs and runs[-1][0] + len(runs[-1][1]) == index:
+            runs[-1][1].append(rows[key])
+        else:
+            runs.append((index, [rows[key]]))
+    entries = [
+        (
+            sum(len(json.dumps(row)) + 2 for row in run),
+            {
+                # Data row 0 is the sheet's row 2 (A1 notation counts from 1, the header first).
+                "range": f"{quote_title(title)}!A{start + 2}:{last_col}{start + len(run) + 1}",
+                "majorDimension": "ROWS",
+                "values": run,
+            },
+        )
+        for start, run in runs
+    ]
+    return requests, _pack(entries, max_bytes - 512), row_count - deleted + inserted
+
+
+def _runs(indexes: Sequence[int], *, step: int) -> list[tuple[int, int]]:
+    """Group indexes (ascending for step 1, descending for -1) into [start, end) runs."""
+    runs: list[tuple[int, int]] = []
+    for i in indexes:
+        if runs and step == 1 and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        elif runs and step == -1 and runs[-1][0] == i + 1:
+            runs[-1] = (i, runs[-1][1])
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _dimension(kind: str, sheet_id: int, start: int, end: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "range": {"sheetId": sheet_id, "dimension": "ROWS", "startIndex": start, "endIndex": end}
+    }
+    if kind == "insertDimension":
+        body["inheritFromBefore"] = True
+    return {kind: body}
 
 
 @dataclass
@@ -893,35 +996,22 @@ class GoogleSheetsMirror:
         latest = {change.key: change for change in changes}
         written = {key for key, change in latest.items() if change.row is not None}
         removed = sum(1 for key in keys if key in latest and key not in written)
-        added = [key for key in written if key not in shown]
-        changed = len(written) - len(added)
+        added = sum(1 for key in written if key not in shown)
         if not written and not removed:
             return 0, 0, 0
-        final = [(shown[key], key) for key in keys if key not in latest or key in written]
-        final += [(latest[key].order, key) for key in added]
-        final.sort()
-        # Rows that did not change stand for themselves by their key alone: the plan compares
-        # them with the key column as read, finds them equal and leaves them be.
-        rows: list[Sequence[str]] = [
-            row if (row := latest[key].row if key in written else None) is not None else [key]
-            for _, key in final
-        ]
-        wanted = wanted_grid(header, rows)
-        current: Grid = [list(header)] + [[key] for key in keys]
-        grid_requests, projected, row_count = plan_grid_changes(
-            layout.sheet_id, layout.row_count, wanted, current
+        structural, bodies, row_count = plan_row_changes(
+            layout.sheet_id,
+            layout.row_count,
+            layout.title,
+            header,
+            keys,
+            [shown[key] for key in keys],
+            latest,
+            self.max_request_bytes,
         )
-        if len(projected) != len(wanted):
-            raise MirrorNeedsFullPass("the tab's rows could not be lined up with the register")
-        bodies = plan_value_writes(layout.title, wanted, projected, self.max_request_bytes)
-        for body in bodies:
-            for entry in body["data"]:
-                if any(not row or row[0] not in written for row in entry["values"]):
-                    # Only changed rows may be written: the others were never read.
-                    raise MirrorNeedsFullPass("the plan would rewrite rows that did not change")
-        self._send(http, layout.sheet_id, grid_requests, bodies)
+        self._send(http, layout.sheet_id, structural, bodies)
         layout.row_count = row_count
-        return len(added), changed, removed
+        return added, len(written) - added, removed
 
     def _explain(self, err: APIError) -> Exception:
         code = err.response.status_code

@@ -318,3 +318,36 @@ def test_a_change_committed_while_a_pass_writes_is_shown_by_the_next_pass(
     assert keys_in_tab(fake, spreadsheet_id) == keys[2:] + late
     assert last_pass(container)["full"] is False
     assert_a_full_pass_would_change_nothing(container, fake, spreadsheet_id)
+
+
+def test_rows_coming_back_between_others_and_rows_leaving_in_one_pass_end_as_a_full_pass_would(
+    container: Container, clock: SimulatedClock, fake: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    keys = [subscribe(container, f"henkilo{i}@example.fi", name=f"Henkilö {i}") for i in range(12)]
+    settle(container, clock)
+    for i in (2, 5, 6, 9):
+        withdraw(container, keys[i])
+    settle(container, clock)
+    assert last_pass(container)["full"] is False
+
+    for i in (5, 9, 2):  # consent given again: each comes back in its old place
+        subscribe(container, f"henkilo{i}@example.fi", name=f"Henkilö {i}")
+    for i in (0, 7, 8, 11):
+        withdraw(container, keys[i])
+    correct_name(container, keys[3])
+    newcomer = subscribe(container, "uusi@example.fi", name="Uusi")
+    fake.clear_log()
+    settle(container, clock)
+
+    assert len(fake.api_requests()) == 2
+    assert last_pass(container) == {
+        "added": 4,
+        "changed": 1,
+        "removed": 4,
+        "requests": 2,
+        "full": False,
+    }
+    expected = [keys[i] for i in (1, 2, 3, 4, 5, 9, 10)] + [newcomer]
+    assert keys_in_tab(fake, spreadsheet_id) == expected
+    assert tab(fake, spreadsheet_id)[3][2] == "Korjattu Nimi"
+    assert_a_full_pass_would_change_nothing(container, fake, spreadsheet_id)
