@@ -53,6 +53,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "sv": "För många försök på kort tid. Vänta en stund och försök igen.",
         "en": "Too many attempts in a short time. Wait a moment and try again.",
     },
+    "error.fix": {"fi": "Osa tiedoista puuttuu tai on virheellisiä.", "sv": "Några uppgifter saknas eller är felaktiga.", "en": "Some of the details are missing or wrong."},
+    "field.email": {"fi": "Sähköposti", "sv": "E-post", "en": "Email"},
+    "field.phone": {"fi": "Puhelin", "sv": "Telefon", "en": "Phone"},
+    "field.name": {"fi": "Nimi", "sv": "Namn", "en": "Name"},
+    "field.consent": {"fi": "Suostumus", "sv": "Samtycke", "en": "Consent"},
+    "field.language": {"fi": "Kieli", "sv": "Språk", "en": "Language"},
+    "problem.required": {"fi": "puuttuu: täytä se", "sv": "saknas: fyll i det", "en": "is missing: please fill it in"},
+    "problem.too_long": {"fi": "on liian pitkä (enintään {limit} merkkiä)", "sv": "är för långt (högst {limit} tecken)", "en": "is too long (at most {limit} characters)"},
+    "problem.email_invalid": {"fi": "ei ole kelvollinen sähköpostiosoite: tarkista se", "sv": "är inte en giltig e-postadress: kontrollera den", "en": "is not a valid email address: please check it"},
+    "problem.phone_format": {"fi": "ei ole puhelinnumero: kirjoita se muodossa 040 123 4567 tai +358...", "sv": "är inte ett telefonnummer: skriv det som 040 123 4567 eller +358...", "en": "is not a phone number: write it as 040 123 4567 or +358..."},
+    "problem.phone_invalid": {"fi": "ei ole kelvollinen puhelinnumero: tarkista numerot", "sv": "är inte ett giltigt telefonnummer: kontrollera siffrorna", "en": "is not a valid phone number: please check the digits"},
+    "problem.phone_for_sms": {"fi": "tarvitaan tekstiviestejä varten", "sv": "behövs för textmeddelanden", "en": "is needed for text messages"},
+    "problem.consent_unticked": {"fi": "rastita ruutu, jos haluat tilata", "sv": "kryssa i rutan om du vill prenumerera", "en": "tick the box to subscribe"},
+    "problem.language": {"fi": "pitää olla fi, sv tai en", "sv": "ska vara fi, sv eller en", "en": "must be fi, sv or en"},
     "error.generic_title": {"fi": "Jotain meni pieleen", "sv": "Något gick fel", "en": "Something went wrong"},
     # Confirmation of a double opt-in.
     "confirm.title": {"fi": "Vahvista tilaus", "sv": "Bekräfta beställningen", "en": "Confirm your subscription"},
@@ -230,6 +244,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "mail.link.button": {"fi": "Peru tilaus", "sv": "Avsluta prenumerationen", "en": "Unsubscribe"},
 }
+
+
+def has(key: str) -> bool:
+    """Tell whether the catalogue has words for key."""
+    return key in CATALOGUE
 
 
 def t(language: str, key: str, **values: Any) -> str:

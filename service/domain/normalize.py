@@ -24,6 +24,15 @@ class FieldProblem:
 
     field: str
     problem: str
+    # Names the problem for a page in the person's language (i18n "problem.<code>"); the
+    # English `problem` is what programs get.
+    code: str = ""
+    limit: int | None = None
+
+
+def too_long(field: str, limit: int) -> FieldProblem:
+    """Say that a field is longer than it may be."""
+    return FieldProblem(field, f"is longer than {limit} characters", "too_long", limit)
 
 
 class InvalidInput(Exception):
@@ -52,13 +61,15 @@ def parse_email(raw: str, field: str = "email") -> Address:
     """Validate an address by syntax only (no DNS) and return it with its key."""
     value = raw.strip()
     if not value:
-        raise InvalidInput([FieldProblem(field, "is required")])
+        raise InvalidInput([FieldProblem(field, "is required", "required")])
     if len(value) > MAX_EMAIL:
-        raise InvalidInput([FieldProblem(field, f"is longer than {MAX_EMAIL} characters")])
+        raise InvalidInput([too_long(field, MAX_EMAIL)])
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidInput([FieldProblem(field, f"is not a valid email address ({exc})")]) from None
+        raise InvalidInput(
+            [FieldProblem(field, f"is not a valid email address ({exc})", "email_invalid")]
+        ) from None
     return Address(display=value, key=email_key(value))
 
 
@@ -66,16 +77,17 @@ def parse_phone(raw: str, field: str = "phone", region: str = "FI") -> str:
     """Parse a phone number (Finland by default) to E.164."""
     value = raw.strip()
     if len(value) > MAX_PHONE:
-        raise InvalidInput([FieldProblem(field, f"is longer than {MAX_PHONE} characters")])
+        raise InvalidInput([too_long(field, MAX_PHONE)])
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         raise InvalidInput(
-            [FieldProblem(field, "is not a phone number; write it as 040 123 4567 or +358...")]
+            [FieldProblem(field, "is not a phone number; write it as 040 123 4567 or +358...",
+                          "phone_format")]
         ) from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidInput(
-            [FieldProblem(field, "is not a valid phone number; check the digits")]
+            [FieldProblem(field, "is not a valid phone number; check the digits", "phone_invalid")]
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -84,7 +96,7 @@ def parse_name(raw: str, field: str = "name") -> str | None:
     """Trim a name and check its length; an empty name is none."""
     value = " ".join(raw.split())
     if len(value) > MAX_NAME:
-        raise InvalidInput([FieldProblem(field, f"is longer than {MAX_NAME} characters")])
+        raise InvalidInput([too_long(field, MAX_NAME)])
     return value or None
 
 
@@ -94,7 +106,7 @@ def parse_language(raw: str | None, default: str, field: str = "language") -> st
         return default
     value = raw.strip().lower().replace("_", "-").split("-")[0]
     if value not in LANGUAGES:
-        raise InvalidInput([FieldProblem(field, "must be one of fi, sv, en")])
+        raise InvalidInput([FieldProblem(field, "must be one of fi, sv, en", "language")])
     return value
 
 

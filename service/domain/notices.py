@@ -12,7 +12,7 @@ from service.domain import audit, ledger
 from service.domain.context import Deps
 from service.domain.ledger import Actor
 from service.domain.models import Notice
-from service.domain.normalize import LANGUAGES, FieldProblem, InvalidInput
+from service.domain.normalize import LANGUAGES, FieldProblem, InvalidInput, too_long
 from service.domain.uow import UnitOfWork
 
 MAX_TEXT = 5000
@@ -44,7 +44,7 @@ def publish(uow: UnitOfWork, deps: Deps, texts: Mapping[str, str], actor: Actor,
     problems = []
     if not clean["fi"]:
         problems.append(FieldProblem("fi", "the Finnish text is required"))
-    problems.extend(FieldProblem(lang, f"is longer than {MAX_TEXT} characters")
+    problems.extend(too_long(lang, MAX_TEXT)
                     for lang, text in clean.items() if len(text) > MAX_TEXT)
     if problems:
         raise InvalidInput(problems)

@@ -25,6 +25,7 @@ from service.domain.normalize import (
     parse_notice,
     parse_noting,
     parse_phone,
+    too_long,
 )
 from service.domain.tokens import ExpiredToken, InvalidToken, Purpose
 from service.domain.uow import UnitOfWork
@@ -103,7 +104,7 @@ def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
     address: Address | None = None
     email = _text(raw, "email", problems)
     if email is None or not email.strip():
-        problems.append(FieldProblem("email", "is required"))
+        problems.append(FieldProblem("email", "is required", "required"))
     else:
         address = parse_noting(parse_email, email, problems)
     name = parse_noting(parse_name, _text(raw, "name", problems), problems)
@@ -120,11 +121,13 @@ def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
     if Channel.SMS.value in channels and phone is None and not any(
         p.field == "phone" for p in problems
     ):
-        problems.append(FieldProblem("phone", "is required for text messages (channel sms)"))
+        problems.append(FieldProblem("phone", "is required for text messages (channel sms)",
+                                     "phone_for_sms"))
 
     consent = raw.get("consent")
     if not (consent is True or (isinstance(consent, str) and consent.lower() in TRUE_WORDS)):
-        problems.append(FieldProblem("consent", "must be ticked (true or on) to subscribe"))
+        problems.append(FieldProblem("consent", "must be ticked (true or on) to subscribe",
+                                     "consent_unticked"))
 
     notice: int | None = None
     try:
@@ -136,7 +139,7 @@ def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
     if page_url is not None:
         page_url = page_url.strip() or None
         if page_url and len(page_url) > MAX_URL:
-            problems.append(FieldProblem("page_url", f"is longer than {MAX_URL} characters"))
+            problems.append(too_long("page_url", MAX_URL))
         elif page_url and not page_url.startswith(("http://", "https://")):
             problems.append(FieldProblem("page_url", "must be an http(s) address"))
 

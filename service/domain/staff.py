@@ -22,7 +22,7 @@ from service.domain import audit
 from service.domain.context import Deps
 from service.domain.ledger import Actor
 from service.domain.models import ActorType, StaffAccount
-from service.domain.normalize import FieldProblem, InvalidInput
+from service.domain.normalize import FieldProblem, InvalidInput, too_long
 from service.domain.uow import UnitOfWork
 
 # Ten wrong passwords (or codes) in a row lock an account for this long.
@@ -116,7 +116,7 @@ def check_password_rules(password: str) -> None:
         raise InvalidInput([FieldProblem("password", f"must be at least {MIN_PASSWORD} "
                                                      "characters long")])
     if len(password) > MAX_PASSWORD:
-        raise InvalidInput([FieldProblem("password", f"is longer than {MAX_PASSWORD} characters")])
+        raise InvalidInput([too_long("password", MAX_PASSWORD)])
 
 
 def _clean_name(name: str) -> str:

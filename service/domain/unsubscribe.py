@@ -23,7 +23,7 @@ from service.domain.models import (
     Subscription,
     SubscriptionState,
 )
-from service.domain.normalize import FieldProblem, InvalidInput, mask_email, parse_email
+from service.domain.normalize import FieldProblem, InvalidInput, mask_email, parse_email, too_long
 from service.domain.optin import (
     LinkNotUsable,
     RequestContext,
@@ -203,7 +203,7 @@ def parse_reason(code: str | None, text: str | None) -> tuple[str, str | None]:
     detail = " ".join((text or "").split()) or None
     if detail and len(detail) > MAX_REASON_TEXT:
         raise InvalidInput(
-            [FieldProblem("text", f"is longer than {MAX_REASON_TEXT} characters")]
+            [too_long("text", MAX_REASON_TEXT)]
         )
     return chosen, detail
 

@@ -36,6 +36,7 @@ from service.domain.normalize import (
     parse_notice,
     parse_noting,
     parse_phone,
+    too_long,
 )
 from service.domain.optin import (
     RequestContext,
@@ -141,7 +142,7 @@ def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> Ve
 
     note = _text(raw, "note", problems)
     if note and len(note) > MAX_NOTE:
-        problems.append(FieldProblem("note", f"is longer than {MAX_NOTE} characters"))
+        problems.append(too_long("note", MAX_NOTE))
     if problems:
         raise InvalidInput(problems)
     return VerbalConsent(address, phone, name, language, channels, method, notice, note)

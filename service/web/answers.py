@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from service.domain.i18n import t
+from service.domain.i18n import has, t
 from service.domain.normalize import InvalidInput
 from service.settings import LANGUAGES, Settings
 
@@ -66,12 +66,21 @@ def problem(status: int, code: str, message_key: str | None = None, *,
 
 
 def invalid_input(exc: InvalidInput) -> Any:
-    """Answer 422 naming every field at fault."""
+    """Answer 422 naming every field at fault: for a person, in their language."""
     fields: dict[str, str] = {}
     for p in exc.problems:
         fields.setdefault(p.field, p.problem)
-    message = "; ".join(f"{k} {v}" for k, v in fields.items())
-    return problem(422, "invalid_input", message=message, fields=fields)
+    if wants_json():
+        message = "; ".join(f"{k} {v}" for k, v in fields.items())
+        return problem(422, "invalid_input", message=message, fields=fields)
+    lang = getattr(g, "language", "fi")
+    shown: dict[str, str] = {}
+    for p in exc.problems:
+        label = t(lang, f"field.{p.field}") if has(f"field.{p.field}") else p.field
+        words = (t(lang, f"problem.{p.code}", limit=p.limit) if has(f"problem.{p.code}")
+                 else p.problem)
+        shown.setdefault(label, words)
+    return problem(422, "invalid_input", message=t(lang, "error.fix"), fields=shown)
 
 
 def http_error(exc: HTTPException) -> Any:

@@ -88,8 +88,33 @@ def test_form_post_with_bad_input_gets_a_page_naming_the_field(client: Any) -> N
                          headers={"Accept": "text/html"})
     assert answer.status_code == 422
     assert answer.mimetype == "text/html"
-    assert "email" in answer.get_data(as_text=True)
-    assert "Traceback" not in answer.get_data(as_text=True)
+    page = answer.get_data(as_text=True)
+    assert "Sähköposti</strong>: ei ole kelvollinen sähköpostiosoite" in page
+    assert "Traceback" not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("fi", ["Suostumus</strong>: rastita ruutu", "Puhelin</strong>: ei ole"]),
+        ("sv", ["Samtycke</strong>: kryssa i rutan", "Telefon</strong>: är inte"]),
+        ("en", ["Consent</strong>: tick the box", "Phone</strong>: is not"]),
+    ],
+)
+def test_a_person_is_told_what_to_fix_in_their_own_language(
+    client: Any, container: Any, language: str, words: list[str]
+) -> None:
+    answer = client.post("/api/v1/subscribe", headers={"Accept": "text/html"},
+                         data={"email": "maija@example.fi", "phone": "12", "language": language})
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    for text in words:
+        assert text in page
+    # Programs keep the English words, keyed by field.
+    program = client.post("/api/v1/subscribe", json={"email": "maija@example.fi",
+                                                     "phone": "12", "language": language})
+    assert program.get_json()["fields"]["consent"] == "must be ticked (true or on) to subscribe"
+    assert nothing_written(container)
 
 
 def test_known_and_unknown_addresses_get_the_same_answer(client: Any, container: Any) -> None:
