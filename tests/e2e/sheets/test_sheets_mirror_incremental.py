@@ -11,8 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,70 +21,20 @@ from service.domain import optin, rights
 from service.domain.deliverability import Outcome, ProviderEvent, apply_provider_events
 from service.domain.ledger import Actor
 from service.domain.models import ActorType
-from service.settings import Settings, load_settings
-from tests.e2e.test_sheets_mirror_service import (
+from tests.e2e.sheets.support import (
     HEADER,
     TAB,
     SimulatedClock,
-    google_container,
     keys_in_tab,
     readiness,
     settle,
     tab,
 )
-from tests.fakes.google_sheets import DEFAULT_SERVICE_ACCOUNT, FakeGoogleSheets, SimulatedTime
+from tests.fakes.google_sheets import FakeGoogleSheets
 from tests.register_support import subscribe
 
 STAFF = Actor(ActorType.STAFF, "1:liisa")
 CONFIRM_PATH = re.compile(r"/confirm/([A-Za-z0-9_.\-]+)")
-
-
-@pytest.fixture
-def sim() -> SimulatedTime:
-    return SimulatedTime()
-
-
-@pytest.fixture
-def fake(sim: SimulatedTime) -> Iterator[FakeGoogleSheets]:
-    with FakeGoogleSheets(clock=sim) as server:
-        yield server
-
-
-@pytest.fixture
-def spreadsheet_id(fake: FakeGoogleSheets) -> str:
-    return fake.create_spreadsheet(sheets=("Taul1",), shared_with=[DEFAULT_SERVICE_ACCOUNT])
-
-
-@pytest.fixture
-def clock(sim: SimulatedTime) -> SimulatedClock:
-    return SimulatedClock(sim)
-
-
-@pytest.fixture
-def settings(
-    database_url: str, tmp_path: Path, fake: FakeGoogleSheets, spreadsheet_id: str
-) -> Settings:
-    credentials = fake.write_credentials_file(tmp_path / "service-account.json")
-    return load_settings(
-        {
-            "CONSENT_DATA_DIR": str(tmp_path / "data"),
-            "CONSENT_DATABASE_URL": database_url,
-            "CONSENT_SECRET_KEYS": "test-key-0123456789abcdef",
-            "CONSENT_ORGANIZATION": "Kiropraktikko Testi",
-            "CONSENT_PUBLIC_URL": "https://consent.example.fi",
-            "CONSENT_GOOGLE_CREDENTIALS": str(credentials),
-            "CONSENT_SPREADSHEET_ID": spreadsheet_id,
-            "CONSENT_SHEETS_API_URL": fake.url,
-        }
-    )
-
-
-@pytest.fixture
-def container(settings: Settings, clock: SimulatedClock, sim: SimulatedTime) -> Iterator[Container]:
-    built = google_container(settings, clock, sim)
-    yield built
-    built.mirror.close()  # type: ignore[attr-defined]
-    built.close()
 
 
 def last_pass(container: Container) -> dict[str, Any]:

@@ -12,12 +12,10 @@ import email
 import email.policy
 import logging
 import os
-import random
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,14 +25,23 @@ import requests
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from service.bootstrap import Container, build, make_mirror
+from service.bootstrap import Container
 from service.cli import main as consent
 from service.domain import ledger
 from service.domain.ledger import Actor
-from service.domain.mirror import HEADERS
 from service.domain.models import EventKind, Method, OutboxItem, OutboxStatus
-from service.settings import Settings, load_settings
-from tests.conftest import FakeClock
+from service.settings import load_settings
+from tests.e2e.sheets.support import (
+    HEADER,
+    PUBLIC_URL,
+    TAB,
+    SimulatedClock,
+    google_container,
+    keys_in_tab,
+    readiness,
+    settle,
+    tab,
+)
 from tests.fakes.google_sheets import (
     DEFAULT_SERVICE_ACCOUNT,
     FakeGoogleSheets,
@@ -44,105 +51,8 @@ from tests.fakes.google_sheets import (
 )
 from tests.register_support import subscribe
 
-TAB = "Markkinointirekisteri"
-HEADER = list(HEADERS["fi"])
-PUBLIC_URL = "https://consent.example.fi"
 CONFIRM_LINK = re.compile(r"https://consent\.example\.fi(/confirm/[A-Za-z0-9_.\-]+)")
-REPO = Path(__file__).resolve().parents[2]
-
-
-class SimulatedClock(FakeClock):
-    """The service's clock, driven by the same simulated seconds as the fake's quotas."""
-
-    def __init__(self, sim: SimulatedTime) -> None:
-        super().__init__()
-        self.sim = sim
-        self.origin = sim.now
-
-    def now(self) -> datetime:
-        return self.current + timedelta(seconds=self.sim.now - self.origin)
-
-    def advance(self, **kwargs: float) -> None:
-        self.sim.now += timedelta(**kwargs).total_seconds()
-
-
-@pytest.fixture
-def sim() -> SimulatedTime:
-    return SimulatedTime()
-
-
-@pytest.fixture
-def fake(sim: SimulatedTime) -> Iterator[FakeGoogleSheets]:
-    with FakeGoogleSheets(clock=sim) as server:
-        yield server
-
-
-@pytest.fixture
-def spreadsheet_id(fake: FakeGoogleSheets) -> str:
-    return fake.create_spreadsheet(sheets=("Taul1",), shared_with=[DEFAULT_SERVICE_ACCOUNT])
-
-
-@pytest.fixture
-def clock(sim: SimulatedTime) -> SimulatedClock:
-    return SimulatedClock(sim)
-
-
-@pytest.fixture
-def service_env(
-    database_url: str, tmp_path: Path, fake: FakeGoogleSheets, spreadsheet_id: str
-) -> dict[str, str]:
-    """Return the environment of a service that mirrors to the fake's spreadsheet."""
-    credentials = fake.write_credentials_file(tmp_path / "service-account.json")
-    return {
-        "CONSENT_DATA_DIR": str(tmp_path / "data"),
-        "CONSENT_DATABASE_URL": database_url,
-        "CONSENT_SECRET_KEYS": "test-key-0123456789abcdef",
-        "CONSENT_ORGANIZATION": "Kiropraktikko Testi",
-        "CONSENT_PUBLIC_URL": PUBLIC_URL,
-        "CONSENT_OPTIN_RATE_LIMIT": "1000/minute",
-        "CONSENT_GOOGLE_CREDENTIALS": str(credentials),
-        "CONSENT_SPREADSHEET_ID": spreadsheet_id,
-        "CONSENT_SHEETS_API_URL": fake.url,
-    }
-
-
-@pytest.fixture
-def settings(service_env: dict[str, str]) -> Settings:
-    return load_settings(service_env)
-
-
-def google_container(settings: Settings, clock: SimulatedClock, sim: SimulatedTime) -> Container:
-    """Build the container as the service does, its Sheets writer waiting in simulated time."""
-    mirror = make_mirror(
-        settings, sleep=sim.sleep, random=random.Random(7).random, monotonic=sim, timeout=10.0
-    )
-    return build(settings, clock=clock, migrate=False, mirror=mirror)
-
-
-@pytest.fixture
-def container(settings: Settings, clock: SimulatedClock, sim: SimulatedTime) -> Iterator[Container]:
-    built = google_container(settings, clock, sim)
-    yield built
-    built.mirror.close()  # type: ignore[attr-defined]
-    built.close()
-
-
-def settle(container: Container, clock: SimulatedClock, seconds: float = 2.0) -> None:
-    """Let the debounce pass, then run the worker until nothing is due."""
-    clock.advance(seconds=seconds)
-    container.worker().drain()
-
-
-def tab(fake: FakeGoogleSheets, spreadsheet_id: str) -> list[list[str]]:
-    """Return what the tab shows (nothing when there is no tab yet)."""
-    if TAB not in fake.tab_titles(spreadsheet_id):
-        return []
-    return fake.values(spreadsheet_id, TAB)
-
-
-def keys_in_tab(fake: FakeGoogleSheets, spreadsheet_id: str) -> list[str]:
-    """Return the contact keys in the tab, top to bottom."""
-    return [row[0] for row in tab(fake, spreadsheet_id)[1:]]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def api_kinds(fake: FakeGoogleSheets) -> list[str]:
@@ -174,13 +84,6 @@ def withdraw(container: Container, public_id: str) -> None:
             now=container.clock.now(),
         )
         uow.commit()
-
-
-def readiness(container: Container) -> tuple[int, dict[str, Any]]:
-    from service.web import create_app
-
-    answer = create_app(container=container).test_client().get("/readyz")
-    return answer.status_code, answer.get_json()
 
 
 # -- rows appear and vanish ----------------------------------------------------------------------
