@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import email.utils
 import json
 import logging
@@ -10,7 +11,7 @@ import os
 import random as random_module
 import re
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -798,7 +799,7 @@ class GoogleSheetsMirror:
         wanted = wanted_grid(header, rows)
         http = self._connect()
         sent_before = http.requests_sent
-        try:
+        with self._google_failures():
             try:
                 comparison, repaired = self._pass(http, wanted, check_only)
             except APIError as err:
@@ -808,16 +809,6 @@ class GoogleSheetsMirror:
                 # hand, or another writer): read everything afresh and try once more.
                 self._layout = None
                 comparison, repaired = self._pass(http, wanted, check_only)
-        except APIError as err:
-            if err.response.status_code == 400:
-                self._layout = None  # the tab changed under us: learn it afresh next time
-            raise self._explain(err) from None
-        except (requests.RequestException, google.auth.exceptions.TransportError) as err:
-            raise MirrorUnavailable(
-                f"Google Sheets out of reach ({type(err).__name__}); the next pass catches up"
-            ) from None
-        except google.auth.exceptions.RefreshError as err:
-            raise self._explain_refresh(err) from None
         return MirrorReport(
             added=comparison.added,
             changed=comparison.changed,
@@ -928,23 +919,18 @@ class GoogleSheetsMirror:
         """
         http = self._connect()
         sent_before = http.requests_sent
-        try:
-            added, changed, removed = self._incremental(http, header, changes, shown)
-        except APIError as err:
-            if err.response.status_code == 400:
+        with self._google_failures():
+            try:
+                added, changed, removed = self._incremental(http, header, changes, shown)
+            except APIError as err:
+                if err.response.status_code != 400:
+                    raise
                 # "Unable to parse range" (the tab is gone) or a grid smaller than we knew.
                 self._layout = None
                 message = _scrub(str(err.error.get("message", "")))
                 raise MirrorNeedsFullPass(
                     f"Google Sheets refused the incremental pass ({message})"
                 ) from None
-            raise self._explain(err) from None
-        except (requests.RequestException, google.auth.exceptions.TransportError) as err:
-            raise MirrorUnavailable(
-                f"Google Sheets out of reach ({type(err).__name__}); the next pass catches up"
-            ) from None
-        except google.auth.exceptions.RefreshError as err:
-            raise self._explain_refresh(err) from None
         return MirrorReport(
             added=added,
             changed=changed,
@@ -1057,6 +1043,22 @@ class GoogleSheetsMirror:
             f"Google Sheets refused a request ({code} {status}: {_scrub(message)}); "
             "the next pass reads the tab again"
         )
+
+    @contextlib.contextmanager
+    def _google_failures(self) -> Iterator[None]:
+        """Turn what gspread, requests and google-auth raise into the mirror port's errors."""
+        try:
+            yield
+        except APIError as err:
+            if err.response.status_code == 400:
+                self._layout = None  # the tab changed under us: learn it afresh next time
+            raise self._explain(err) from None
+        except (requests.RequestException, google.auth.exceptions.TransportError) as err:
+            raise MirrorUnavailable(
+                f"Google Sheets out of reach ({type(err).__name__}); the next pass catches up"
+            ) from None
+        except google.auth.exceptions.RefreshError as err:
+            raise self._explain_refresh(err) from None
 
     def _explain_refresh(self, err: google.auth.exceptions.RefreshError) -> Exception:
         if err.retryable:
