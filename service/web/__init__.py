@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service.bootstrap import Container, build
 from service.domain.normalize import InvalidInput
 from service.settings import Settings, load_settings
-from service.web import answers
+from service.web import answers, ratelimit
 
 log = logging.getLogger("consent.web")
 
@@ -51,7 +51,9 @@ def create_app(
     limiter = Limiter(
         key_func=client_ip,
         app=app,
-        storage_uri=settings.ratelimit_storage_url,
+        storage_uri=ratelimit.storage_uri(settings.ratelimit_storage_url),
+        # Fixed windows: the only strategy the zero-config storage (service/web/ratelimit.py) has.
+        strategy="fixed-window",
         default_limits=[],
         headers_enabled=True,
         # A rate-limit store that is down must not take opt-ins out of service.
