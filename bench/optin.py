@@ -33,6 +33,7 @@ import harness
 from harness import BENCH_DIR, Gunicorn
 
 PATH = "/api/v1/subscribe"
+SERVICE_APP = "service.web:create_app()"
 
 GOAL_RATIO = 0.7
 GOAL_P99_MS = 50.0
@@ -170,6 +171,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="measure only one app (for profiling); --rate then sets the rate")
     parser.add_argument("--rate", type=float, default=None,
                         help="open-loop rate in requests/s (default: half the baseline's peak)")
+    parser.add_argument("--service-app", default=SERVICE_APP, metavar="MODULE:CALL",
+                        help="the app measured in the service's place (default %(default)s;"
+                             " web_layer_app:create_app() is the service's web layer with one"
+                             " INSERT per opt-in, see bench/web_layer_app.py)")
     parser.add_argument("--hold", type=float, default=0,
                         help="after the runs, keep the service up this many seconds")
     return parser.parse_args(argv)
@@ -270,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": harness.git_commit(),
         "machine": harness.machine(),
         "gunicorn": harness.gunicorn_options(args.workers, args.threads),
+        "service_app": args.service_app,
         "load": {"peak": "wrk" if use_wrk else "python closed loop",
                  "connections": args.connections, "wrk_threads": args.wrk_threads,
                  "seconds": args.seconds, "warmup": args.warmup,
@@ -279,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     servers: list[Gunicorn] = []
     print(f"run {run}: database {db_name}, gunicorn {' '.join(results['gunicorn'])}",
           flush=True)
+    if args.service_app != SERVICE_APP:
+        print(f"  in the service's place: {args.service_app}", flush=True)
     try:
         with harness.throwaway_database(args.postgres, db_name, args.keep_db) as url:
             env = {
@@ -309,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                 baseline.stop()
             rate = args.rate or results.get("baseline", {}).get("rps", 0) / 2
             if args.only in ("both", "service"):
-                ours = Gunicorn("service", "service.web:create_app()", env, options, work_dir)
+                ours = Gunicorn("service", args.service_app, env, options, work_dir,
+                                pythonpath=BENCH_DIR)
                 servers.append(ours)
                 ours.start()
                 results["service"] = measure_peak(ours, args, run, script, "s", db_name)

@@ -1,0 +1,40 @@
+"""The service's own web app with the opt-in's work replaced by the baseline's one INSERT.
+
+A diagnostic for issue 2's goal, not a second implementation: `bench/optin.py --service-app
+web_layer_app:create_app()` measures it in the service's place. Everything a request goes
+through before and after the use case is the real service's (gunicorn settings, Flask app with
+all its blueprints, the per-IP rate limit, reading and validating the fields with
+`optin.parse_opt_in`, security headers, the JSON answer); only `optin.request_opt_in`, which
+records the opt-in (contact, event, evidence, subscription, confirmation mail, mirror pass), is
+swapped for one INSERT of the submitted fields into the baseline's table. Its throughput is the
+most the service could reach if recording an opt-in cost no more than the baseline's INSERT.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from baseline_app import INSERT
+from flask import Flask
+
+from service.domain import optin
+from service.domain.context import Deps
+from service.domain.uow import UnitOfWork
+from service.web import create_app as create_service_app
+
+
+def one_insert(uow: UnitOfWork, deps: Deps, form: optin.OptInForm,
+               context: optin.RequestContext, **_: Any) -> optin.OptInOutcome:
+    """Write the address as the baseline does, in the service's own unit of work."""
+    with uow:
+        uow.session.execute(INSERT, {"email": form.address.display, "at": datetime.now(UTC)})
+        uow.commit()
+    return optin.OptInOutcome("pending")
+
+
+def create_app() -> Flask:
+    """Return the service's app (configured from CONSENT_*) recording opt-ins as one INSERT."""
+    app = create_service_app()
+    optin.request_opt_in = one_insert
+    return app
