@@ -273,7 +273,8 @@ def one_click_part(args: argparse.Namespace, run: str, work_dir: Path,
             options = harness.gunicorn_options(args.workers, args.threads)
             baseline = Gunicorn("baseline", "baseline_unsubscribe:create_app()", env, options,
                                 work_dir, pythonpath=BENCH_DIR)
-            ours = Gunicorn("service", "service.web:create_app()", env, options, work_dir)
+            ours = Gunicorn("service", args.service_app, env, options, work_dir,
+                            pythonpath=BENCH_DIR)
             for server in (baseline, ours):
                 servers.append(server)
                 server.start()
@@ -519,6 +520,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
              "BENCH_RATELIMIT_STORAGE_URL; default redis://127.0.0.1:6379/13)")
     parser.add_argument("--only", choices=("both", "one-click", "register"), default="both",
                         help="run only one part")
+    parser.add_argument("--service-app", default="service.web:create_app()",
+                        metavar="MODULE:CALL",
+                        help="the app measured in the service's place for one-click POSTs"
+                             " (default %(default)s; web_layer_app:create_unsubscribe_app() is"
+                             " the service's web layer with the baseline's one UPDATE, see"
+                             " bench/web_layer_app.py)")
     harness.common_arguments(parser)
     return parser.parse_args(argv)
 
@@ -591,6 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": harness.git_commit(),
         "machine": harness.machine(),
         "gunicorn": options,
+        "service_app": args.service_app,
         "load": {"peak": "wrk" if args.script else "python closed loop",
                  "connections": args.connections, "wrk_threads": args.wrk_threads,
                  "seconds": args.seconds, "warmup": args.warmup,

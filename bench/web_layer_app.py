@@ -1,13 +1,20 @@
-"""The service's own web app with the opt-in's work replaced by the baseline's one INSERT.
+"""The service's own web app with the use case's work replaced by the baseline's one statement.
 
-A diagnostic for issue 2's goal, not a second implementation: `bench/optin.py --service-app
-web_layer_app:create_app()` measures it in the service's place. Everything a request goes
+A diagnostic for the speed goals of issues 2 and 3, not a second implementation:
+`bench/optin.py --service-app web_layer_app:create_app()` and `bench/unsubscribe.py
+--service-app web_layer_app:create_unsubscribe_app()` measure it in the service's place.
+
+Opt-in: Everything a request goes
 through before and after the use case is the real service's (gunicorn settings, Flask app with
 all its blueprints, the per-IP rate limit, reading and validating the fields with
 `optin.parse_opt_in`, security headers, the JSON answer); only `optin.request_opt_in`, which
 records the opt-in (contact, event, evidence, subscription, confirmation mail, mirror pass), is
 swapped for one INSERT of the submitted fields into the baseline's table. Its throughput is the
 most the service could reach if recording an opt-in cost no more than the baseline's INSERT.
+
+One-click unsubscribe: the same, with `unsubscribe.withdraw_by_link` (lock the contact and its
+subscriptions, the withdrawn event and its evidence, the mirror pass, the webhooks, the undo
+link) swapped for the service's own token check and the baseline's one UPDATE.
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from baseline_app import INSERT
+from baseline_unsubscribe import UPDATE
 from flask import Flask
 
-from service.domain import optin
+from service.domain import optin, unsubscribe
 from service.domain.context import Deps
+from service.domain.tokens import Purpose
 from service.domain.uow import UnitOfWork
 from service.web import create_app as create_service_app
 
@@ -37,4 +46,22 @@ def create_app() -> Flask:
     """Return the service's app (configured from CONSENT_*) recording opt-ins as one INSERT."""
     app = create_service_app()
     optin.request_opt_in = one_insert
+    return app
+
+
+def one_update(uow: UnitOfWork, deps: Deps, token: str, context: optin.RequestContext,
+               **_: Any) -> unsubscribe.WithdrawalOutcome:
+    """Check the token as the service does and run the baseline's UPDATE."""
+    payload = optin.verify_link(deps, Purpose.UNSUBSCRIBE, token)
+    with uow:
+        uow.session.execute(UPDATE, {"at": datetime.now(UTC), "channel": payload["ch"],
+                                     "public_id": payload["c"]})
+        uow.commit()
+    return unsubscribe.WithdrawalOutcome("***", payload["ch"], "fi", (payload["ch"],), (), None)
+
+
+def create_unsubscribe_app() -> Flask:
+    """Return the service's app (configured from CONSENT_*) withdrawing as one UPDATE."""
+    app = create_service_app()
+    unsubscribe.withdraw_by_link = one_update
     return app

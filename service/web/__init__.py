@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -55,7 +57,9 @@ def create_app(
         # Fixed windows: the only strategy the zero-config storage (service/web/ratelimit.py) has.
         strategy="fixed-window",
         default_limits=[],
-        headers_enabled=True,
+        # No X-RateLimit-* headers on every answer: they cost a storage round trip per request
+        # (Redis in production). A refused request still says when to retry (below).
+        headers_enabled=False,
         # A rate-limit store that is down must not take opt-ins out of service.
         swallow_errors=True,
     )
@@ -90,7 +94,13 @@ def create_app(
 
     @app.errorhandler(RateLimitExceeded)
     def _limited(exc: RateLimitExceeded) -> Any:
-        return answers.problem(429, "rate_limited", "error.rate_limited")
+        body, status = answers.problem(429, "rate_limited", "error.rate_limited")
+        response = app.make_response((body, status))
+        breached = limiter.current_limit
+        if breached is not None:
+            wait = math.ceil(breached.reset_at - time.time())
+            response.headers["Retry-After"] = str(max(1, wait))
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

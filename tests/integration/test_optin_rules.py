@@ -214,13 +214,15 @@ def test_opt_ins_beyond_the_rate_limit_get_429(settings: Any, clock: Any) -> Non
     container = make_container(settings, clock, optin_rate_limit="3/minute")
     try:
         client = create_app(container=container).test_client()
-        codes = [
-            client.post("/api/v1/subscribe",
-                        json={**GOOD, "email": f"p{i}@example.fi"}).status_code
+        answers = [
+            client.post("/api/v1/subscribe", json={**GOOD, "email": f"p{i}@example.fi"})
             for i in range(5)
         ]
-        assert codes == [202, 202, 202, 429, 429]
+        assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
         assert count(container, Contact) == 3
+        # A refused caller is told when to try again: within the minute, rounded up.
+        assert 1 <= int(answers[-1].headers["Retry-After"]) <= 61
+        assert answers[-1].get_json()["error"] == "rate_limited"
     finally:
         container.close()
 
