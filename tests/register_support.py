@@ -27,7 +27,7 @@ def subscribe(
     """Grant consent on the channels at once (as staff would) and return the public id."""
     now = container.clock.now()
     with container.uow() as uow:
-        contact = ledger.get_or_create_contact(
+        contact, _created = ledger.upsert_contact(
             uow.session, parse_email(email), name=name, phone=phone, language=language, now=now
         )
         for channel in channels:

@@ -72,8 +72,8 @@ def subscribed(container: Any, email: str, channels: tuple[str, ...] = ("email",
     """Put a contact on the register (granted at the desk)."""
     now = container.clock.now()
     with container.uow() as uow:
-        person = ledger.get_or_create_contact(uow.session, parse_email(email), name=None,
-                                              phone=None, language="fi", now=now)
+        person, _created = ledger.upsert_contact(uow.session, parse_email(email), name=None,
+                                                 phone=None, language="fi", now=now)
         for channel in channels:
             ledger.record(uow.session, person, channel, EventKind.GRANTED,
                           Method.VERBAL_IN_PERSON, Actor.person(), now=now)

@@ -165,12 +165,9 @@ def _import_one(session: Session, row: ImportRow, seen: dict[str, int], report: 
         if sub is not None and sub.state == SubscriptionState.SUBSCRIBED.value:
             report.skipped.append((row.line, "already on the register"))
             return None
-    contact = existing or ledger.get_or_create_contact(
+    # A known contact only has its missing name and phone filled in.
+    contact, _created = ledger.upsert_contact(
         session, address, name=name, phone=phone, language=notice.language, now=now)
-    if contact.name is None and name:
-        contact.name = name
-    if contact.phone is None and phone:
-        contact.phone = phone
     ledger.record(
         session, contact, Channel.EMAIL.value, EventKind.GRANTED, Method.IMPORT, IMPORT_ACTOR,
         now=now, notice=notice, source="import",

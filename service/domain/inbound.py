@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from service.domain.ledger import dialect_insert
 from service.domain.models import InboundDelivery
 
 # A delivery known only by a hash of its body is a repeat within this window; later the same
@@ -23,17 +21,13 @@ def body_key(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _insert(session: Session) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 def first_delivery(
     session: Session, scope: str, key: str, *, now: datetime, window: timedelta | None = None
 ) -> bool:
     """Claim a delivery in this transaction; False when it was handled before (within window)."""
     key = key[:200]
     inserted = session.execute(
-        _insert(session)(InboundDelivery)
+        dialect_insert(session)(InboundDelivery)
         .values(scope=scope, delivery_key=key, received_at=now)
         .on_conflict_do_nothing(index_elements=["scope", "delivery_key"])
         .returning(InboundDelivery.id)

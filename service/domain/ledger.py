@@ -77,7 +77,8 @@ class ChangeLog:
     events: list[ConsentEvent] = field(default_factory=list)
 
 
-def _insert(session: Session) -> Any:
+def dialect_insert(session: Session) -> Any:
+    """Return the session's dialect's insert(), the one with on_conflict_do_nothing/update."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
@@ -97,39 +98,9 @@ def find_contact(session: Session, public_id: str, *, lock: bool = False) -> Con
     return session.scalars(query).first()
 
 
-def get_or_create_contact(
-    session: Session,
-    address: Address,
-    *,
-    name: str | None,
-    phone: str | None,
-    language: str,
-    now: datetime,
-) -> Contact:
-    """Return the contact for the address, creating it; safe when many requests race."""
-    session.execute(
-        _insert(session)(Contact)
-        .values(
-            public_id=str(uuid.uuid4()),
-            email=address.display,
-            email_key=address.key,
-            name=name,
-            phone=phone,
-            language=language,
-            soft_bounces=0,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["email_key"])
-    )
-    contact = find_contact_by_email(session, address.key, lock=True)
-    if contact is None:  # pragma: no cover - the row was just inserted or already there
-        raise RuntimeError("contact vanished while being created")
-    return contact
-
-
-# Plain SQL that SQLite (3.35+) and PostgreSQL both read; SQLAlchemy's dialect insert() with
-# on_conflict would be compiled anew on every call (it is not cached).
+# The one way a contact is created for an address (opt-in, verbal consent, import). Plain SQL
+# that SQLite (3.35+) and PostgreSQL both read; SQLAlchemy's dialect insert() with on_conflict
+# would be compiled anew on every call (it is not cached).
 _UPSERT_CONTACT = select(Contact).from_statement(
     text(
         # The column names come from the model, never from input.

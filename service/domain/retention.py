@@ -78,7 +78,7 @@ def run_daily(
     with uow:
         session = uow.session
         # Writing first takes the write lock on SQLite; FOR UPDATE waits on PostgreSQL.
-        session.execute(ledger._insert(session)(ServiceState).values(
+        session.execute(ledger.dialect_insert(session)(ServiceState).values(
             name=LAST_RUN_STATE, value="", updated_at=now,
         ).on_conflict_do_nothing(index_elements=["name"]))
         marker = session.get(ServiceState, LAST_RUN_STATE, with_for_update=True,

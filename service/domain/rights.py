@@ -410,7 +410,7 @@ def erasure_key(session: Session, now: datetime) -> bytes:
     """Return the key of erased-address hashes: generated once, kept, never rotated."""
     row = session.get(ServiceState, ERASURE_KEY_NAME)
     if row is None:
-        insert = ledger._insert(session)
+        insert = ledger.dialect_insert(session)
         session.execute(insert(ServiceState).values(
             name=ERASURE_KEY_NAME, value=secrets.token_hex(32), updated_at=now,
         ).on_conflict_do_nothing(index_elements=["name"]))

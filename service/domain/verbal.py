@@ -123,9 +123,11 @@ def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> Ve
         else:
             channels = tuple(c for c in ("email", "sms") if c in values)
     if "email" in channels and email is None:
-        problems.append(FieldProblem("email", "is required for the email channel"))
+        problems.append(FieldProblem("email", "is required for the email channel",
+                                     "email_for_email"))
     if "sms" in channels and phone_text is None:
-        problems.append(FieldProblem("phone", "is required for the sms channel"))
+        problems.append(FieldProblem("phone", "is required for the sms channel",
+                                     "phone_for_sms"))
 
     method_raw = raw.get("method")
     method = VerbalMethod.IN_PERSON
@@ -150,21 +152,19 @@ def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> Ve
 
 def _contact_for(session: Session, form: VerbalConsent, now: datetime) -> Contact:
     """Return the contact the consent is about: by address, else by phone, else a new one."""
+    # What the person says now fills gaps; staff correct existing details on the contact page.
     if form.address is not None:
-        contact = ledger.get_or_create_contact(
+        contact, _created = ledger.upsert_contact(
             session, form.address, name=form.name, phone=form.phone, language=form.language,
             now=now,
         )
-    else:
-        contact = session.scalars(
-            select(Contact).where(Contact.phone == form.phone, Contact.erased_at.is_(None))
-            .order_by(Contact.id).with_for_update()
-        ).first() or _new_phone_contact(session, form, now)
-    # What the person says now fills gaps; staff correct existing details on the contact page.
+        return contact
+    contact = session.scalars(
+        select(Contact).where(Contact.phone == form.phone, Contact.erased_at.is_(None))
+        .order_by(Contact.id).with_for_update()
+    ).first() or _new_phone_contact(session, form, now)
     if contact.name is None and form.name:
         contact.name = form.name
-    if contact.phone is None and form.phone:
-        contact.phone = form.phone
     return contact
 
 

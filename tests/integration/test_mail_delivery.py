@@ -90,7 +90,7 @@ def test_nothing_is_sent_for_a_transaction_that_rolled_back(
     container = make_container(settings, clock, smtp_url=smtp_sink.url, mail_from="a@b.fi")
     try:
         with container.uow() as uow:
-            contact = ledger.get_or_create_contact(
+            contact, _created = ledger.upsert_contact(
                 uow.session, parse_email("x@example.fi"), name=None, phone=None,
                 language="fi", now=clock.now())
             letters.queue_welcome(uow.session, container.deps, contact, key="k", now=clock.now())
