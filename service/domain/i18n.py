@@ -64,6 +64,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "problem.email_invalid": {"fi": "ei ole kelvollinen sähköpostiosoite: tarkista se", "sv": "är inte en giltig e-postadress: kontrollera den", "en": "is not a valid email address: please check it"},
     "problem.phone_format": {"fi": "ei ole puhelinnumero: kirjoita se muodossa 040 123 4567 tai +358...", "sv": "är inte ett telefonnummer: skriv det som 040 123 4567 eller +358...", "en": "is not a phone number: write it as 040 123 4567 or +358..."},
     "problem.phone_invalid": {"fi": "ei ole kelvollinen puhelinnumero: tarkista numerot", "sv": "är inte ett giltigt telefonnummer: kontrollera siffrorna", "en": "is not a valid phone number: please check the digits"},
+    "problem.email_for_email": {"fi": "tarvitaan sähköpostia varten", "sv": "behövs för e-post", "en": "is needed for email"},
     "problem.phone_for_sms": {"fi": "tarvitaan tekstiviestejä varten", "sv": "behövs för textmeddelanden", "en": "is needed for text messages"},
     "problem.consent_unticked": {"fi": "rastita ruutu, jos haluat tilata", "sv": "kryssa i rutan om du vill prenumerera", "en": "tick the box to subscribe"},
     "problem.language": {"fi": "pitää olla fi, sv tai en", "sv": "ska vara fi, sv eller en", "en": "must be fi, sv or en"},

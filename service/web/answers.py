@@ -9,7 +9,7 @@ from flask import Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from service.domain.i18n import has, t
-from service.domain.normalize import InvalidInput
+from service.domain.normalize import FieldProblem, InvalidInput
 from service.settings import LANGUAGES, Settings
 
 HTTP_MESSAGES = {
@@ -77,10 +77,14 @@ def invalid_input(exc: InvalidInput) -> Any:
     shown: dict[str, str] = {}
     for p in exc.problems:
         label = t(lang, f"field.{p.field}") if has(f"field.{p.field}") else p.field
-        words = (t(lang, f"problem.{p.code}", limit=p.limit) if has(f"problem.{p.code}")
-                 else p.problem)
-        shown.setdefault(label, words)
+        shown.setdefault(label, problem_words(lang, p))
     return problem(422, "invalid_input", message=t(lang, "error.fix"), fields=shown)
+
+
+def problem_words(lang: str, p: FieldProblem) -> str:
+    """Say what is wrong with a field in lang when the catalogue has it, else in English."""
+    key = f"problem.{p.code}"
+    return t(lang, key, limit=p.limit) if has(key) else p.problem
 
 
 def http_error(exc: HTTPException) -> Any:

@@ -35,7 +35,7 @@ from service.domain import apikeys, auditlog, events_out, notices, rights, sourc
 from service.domain.normalize import InvalidInput
 from service.domain.staff import LoginFailed, LoginStep, StaffInfo
 from service.sent_mail import forget_files
-from service.web import client_ip
+from service.web import answers, client_ip
 from service.web.staff_text import STAFF_LANGUAGES, words
 
 # A signed-in session ends after this long without a request, and in any case after the second.
@@ -91,7 +91,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
     def problems(exc: InvalidInput) -> dict[str, str]:
         found: dict[str, str] = {}
         for p in exc.problems:
-            found.setdefault(p.field, p.problem)
+            found.setdefault(p.field, answers.problem_words(lang(), p))
         return found
 
     @bp.before_request

@@ -94,6 +94,9 @@ def test_verbal_consent_form_names_every_field_at_fault(client: Any, container: 
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "email" in page and "phone" in page and "method" in page
+    # Staff pages are in Finnish by default: so is what is wrong with each field.
+    assert "ei ole kelvollinen sähköpostiosoite" in page
+    assert "tarvitaan tekstiviestejä varten" in page
     assert count(container, ConsentEvent) == 0
 
 
