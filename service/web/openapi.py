@@ -19,6 +19,9 @@ ERROR = {
     },
 }
 
+# Every 429 says how long to wait: until the rate limit's window ends.
+RETRY_AFTER = {"Retry-After": {"description": "seconds until another request may be made",
+                               "schema": {"type": "integer", "minimum": 1}}}
 SUBSCRIBE_FIELDS = {
     "type": "object",
     "required": ["email", "consent"],
@@ -61,6 +64,7 @@ PATHS: dict[str, Any] = {
                 "422": {"description": "invalid fields",
                         "content": {"application/json": {"schema": ERROR}}},
                 "429": {"description": "too many opt-ins from this address",
+                        "headers": RETRY_AFTER,
                         "content": {"application/json": {"schema": ERROR}}},
             },
         }
@@ -171,7 +175,7 @@ PATHS["/unsubscribe/{token}"] = {
         "responses": {
             "200": {"description": "withdrawn"},
             "404": {"description": "invalid link; nothing changed"},
-            "429": {"description": "too many POSTs for this link"},
+            "429": {"description": "too many POSTs for this link", "headers": RETRY_AFTER},
         },
     }
 }
@@ -266,7 +270,8 @@ PATHS["/api/v1/contacts/{id}/export"] = {
 # Inbound webhooks: authenticated by a per-source secret or the sender's own signature.
 _WEBHOOK_401 = {"description": "wrong or missing secret or signature; nothing recorded",
                 "content": {"application/json": {"schema": ERROR}}}
-_WEBHOOK_429 = {"description": "more than 300 deliveries a minute for this source"}
+_WEBHOOK_429 = {"description": "more than 300 deliveries a minute for this source",
+                "headers": RETRY_AFTER}
 PATHS["/webhooks/forms/{source}"] = {
     "post": {
         "summary": "A WordPress form plugin's delivery (Contact Form 7, WPForms, Gravity Forms, "
