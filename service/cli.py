@@ -53,20 +53,32 @@ def serve(host: str, port: int, threads: int) -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="Process what is due now, then exit.")
+@click.option("--once", is_flag=True,
+              help="Process what is due now (the day's retention run included), then exit.")
 def worker(once: bool) -> None:
-    """Run background work: mail delivery, mirror passes, webhook deliveries."""
-    from service.runner import run_worker
+    """Run background work: mail delivery, mirror passes, webhook deliveries, daily retention."""
+    from service.runner import run_retention_if_due, run_worker
 
     container = _container()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if once:
-        handled = container.worker().drain()
-        click.echo(f"handled {handled} item(s)")
-        return
-    with contextlib.suppress(KeyboardInterrupt):
-        run_worker(container, stop)
+    try:
+        if once:
+            # Run from cron instead of as a service, --once must not skip the retention rules.
+            report = run_retention_if_due(container)
+            if report is None:
+                click.echo("daily retention: already done today")
+            else:
+                click.echo(f"daily retention: removed {report.pending_removed} unconfirmed "
+                           f"opt-in(s), cleared {report.evidence_ips_cleared} evidence and "
+                           f"{report.audit_ips_cleared} audit-log IP address(es)")
+            handled = container.worker().drain()
+            click.echo(f"handled {handled} item(s)")
+            return
+        with contextlib.suppress(KeyboardInterrupt):
+            run_worker(container, stop)
+    finally:
+        container.close()
 
 
 @main.command()

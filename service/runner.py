@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from service.bootstrap import Container
+from service.domain.retention import RetentionReport
 
 log = logging.getLogger("consent.runner")
 POLL_SECONDS = 0.5
@@ -15,8 +16,8 @@ POLL_SECONDS = 0.5
 RETENTION_CHECK_SECONDS = 300.0
 
 
-def run_retention_if_due(container: Container) -> None:
-    """Apply the retention rules unless some worker already did today."""
+def run_retention_if_due(container: Container) -> RetentionReport | None:
+    """Apply the retention rules unless some worker already did today; None when it had."""
     from service.domain.retention import run_daily
     from service.sent_mail import forget_files
 
@@ -29,6 +30,7 @@ def run_retention_if_due(container: Container) -> None:
         log.info("daily retention: removed %d unconfirmed opt-in(s), cleared %d evidence and "
                  "%d audit-log IP address(es)", report.pending_removed,
                  report.evidence_ips_cleared, report.audit_ips_cleared)
+    return report
 
 
 def run_worker(container: Container, stop: threading.Event) -> None:

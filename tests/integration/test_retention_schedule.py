@@ -6,10 +6,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from service.cli import main
 from service.domain.models import Contact
 from service.runner import run_retention_if_due, run_worker
 from tests.conftest import make_container
@@ -47,6 +51,26 @@ def test_the_worker_removes_unconfirmed_opt_ins_by_itself_once_they_are_due(
         worker.join(timeout=30)
     assert not worker.is_alive()
     assert live_emails(container) == {"new@example.fi"}
+    assert audit_actions(container).count("retention.run") == 1
+
+
+def test_worker_once_from_cron_applies_the_days_retention_too(
+    client: Any, container: Any, clock: Any, database_url: str, tmp_path: Path
+) -> None:
+    clock.current = datetime.now(UTC) - timedelta(days=40)
+    assert client.post("/api/v1/subscribe", json={"email": "old@example.fi",
+                                                  "consent": True}).status_code == 202
+    runner = CliRunner(env={
+        "CONSENT_DATABASE_URL": database_url, "CONSENT_DATA_DIR": str(tmp_path / "data"),
+        "CONSENT_SECRET_KEYS": "test-key-0123456789abcdef",
+        "CONSENT_PUBLIC_URL": "https://consent.example.fi"})
+    first = runner.invoke(main, ["worker", "--once"])
+    assert first.exit_code == 0, first.output
+    assert "daily retention: removed 1 unconfirmed opt-in(s)" in first.output
+    assert live_emails(container) == set()
+    again = runner.invoke(main, ["worker", "--once"])
+    assert again.exit_code == 0, again.output
+    assert "daily retention: already done today" in again.output
     assert audit_actions(container).count("retention.run") == 1
 
 
