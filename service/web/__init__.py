@@ -98,7 +98,7 @@ def create_app(
         response = app.make_response((body, status))
         breached = limiter.current_limit
         if breached is not None:
-            wait = math.ceil(breached.reset_at - time.time())
+            wait = math.ceil(breached.window.reset_time - time.time())
             response.headers["Retry-After"] = str(max(1, wait))
         return response
 
