@@ -23,9 +23,14 @@ MIGRATION_LOCK_ID = 7_214_003_001
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """Create an engine tuned for the backend: WAL and immediate transactions on SQLite."""
+    """Create an engine tuned for the backend: WAL and immediate transactions on SQLite.
+
+    A database error never shows its statement's parameters (hide_parameters): they are
+    addresses, names and IP addresses, and such errors end up in the logs.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None)
+        engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None,
+                               hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -45,7 +50,8 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
 
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

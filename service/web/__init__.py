@@ -108,7 +108,9 @@ def create_app(
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        # The route, not the path: paths carry personal links' tokens.
+        rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+        log.exception("unexpected error on %s %s", request.method, rule)
         return answers.problem(500, "internal_error", "error.generic_title")
 
     return app

@@ -206,3 +206,26 @@ def test_withdrawal_of_an_unknown_address_answers_alike_and_changes_nothing(
     assert answer == ("email", "sms")
     assert events(container) == []
     assert audit_entries(container)[-1].contact_public_id is None
+
+
+def test_a_failure_on_a_personal_link_answers_500_logs_the_route_not_the_token_and_writes_nothing(
+    client: Any, container: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import text
+
+    public_id = subscribe(container, "maija@example.fi")
+    token = token_of(container, public_id)
+    with container.engine.begin() as conn:  # the evidence table goes missing
+        conn.execute(text("ALTER TABLE evidence RENAME TO evidence_gone"))
+    try:
+        answer = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+    finally:
+        with container.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE evidence_gone RENAME TO evidence"))
+    assert answer.status_code == 500
+    assert "Traceback" not in answer.get_data(as_text=True)
+    assert "unexpected error on POST /unsubscribe/<token>" in caplog.text
+    assert token not in caplog.text
+    assert states(container) == {(public_id, "email"): "subscribed"}
+    # Nor the personal data an SQL error would otherwise carry in its parameters.
+    assert "127.0.0.1" not in caplog.text and "maija" not in caplog.text
