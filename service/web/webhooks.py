@@ -44,13 +44,17 @@ class InboundAdapters:
     sns_confirm: Callable[[str], None]
 
 
+# Personal links carry a signed token in their path: whoever reads it could use the link.
+_TOKEN_IN_PATH = re.compile(r"(/(?:confirm|dispute|resubscribe|unsubscribe)/)[A-Za-z0-9_.\-]+")
+
+
 def redact(text: str) -> str:
-    """Replace the value of a ?secret= query parameter with [redacted]."""
-    return _SECRET_IN_URL.sub(r"\1[redacted]", text)
+    """Hide a ?secret= parameter ([redacted]) and a personal link's token ([token])."""
+    return _TOKEN_IN_PATH.sub(r"\1[token]", _SECRET_IN_URL.sub(r"\1[redacted]", text))
 
 
 class SecretRedactingFilter(logging.Filter):
-    """Keep source secrets given in URLs out of access logs (werkzeug's and gunicorn's)."""
+    """Keep source secrets and personal links' tokens out of access logs (werkzeug, gunicorn)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the secret in the message and its arguments; never drop the record."""
