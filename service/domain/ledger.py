@@ -17,6 +17,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from service.domain import events_out, outbox
 from service.domain.actors import Actor as Actor  # re-exported: callers name it ledger.Actor
@@ -101,7 +103,7 @@ def find_contact(session: Session, public_id: str, *, lock: bool = False) -> Con
 # The one way a contact is created for an address (opt-in, verbal consent, import). Plain SQL
 # that SQLite (3.35+) and PostgreSQL both read; SQLAlchemy's dialect insert() with on_conflict
 # would be compiled anew on every call (it is not cached).
-_UPSERT_CONTACT = select(Contact).from_statement(
+_UPSERT_CONTACT = (
     text(
         # The column names come from the model, never from input.
         "INSERT INTO contacts (public_id, email, email_key, name, phone, language, soft_bounces,"  # noqa: S608
@@ -114,6 +116,10 @@ _UPSERT_CONTACT = select(Contact).from_statement(
     )
     .bindparams(bindparam("now", type_=UTCDateTime()))
     .columns(*Contact.__table__.columns)
+)
+# (attribute, column) of every mapped column of Contact, to make an object of a returned row.
+_CONTACT_ATTRIBUTES = tuple(
+    (prop.key, prop.columns[0].name) for prop in Contact.__mapper__.column_attrs
 )
 
 
@@ -133,12 +139,23 @@ def upsert_contact(
     Safe when many requests race for one address.
     """
     public_id = str(uuid.uuid4())
-    contact = session.scalars(
+    row = session.execute(
         _UPSERT_CONTACT,
         {"public_id": public_id, "email": address.display, "email_key": address.key,
          "name": name, "phone": phone, "language": language, "now": now},
-        execution_options={"populate_existing": True},
-    ).one()
+    ).one()._mapping
+    values = {attribute: row[column] for attribute, column in _CONTACT_ATTRIBUTES}
+    # The row becomes the session's object as loaded (ORM loading of a textual statement costs
+    # an opt-in about as much again as the statement); one the session holds is brought up to date.
+    held = session.identity_map.get(identity_key(Contact, (values["id"],)))
+    if isinstance(held, Contact):
+        for attribute, value in values.items():
+            set_committed_value(held, attribute, value)
+        contact = held
+    else:
+        contact = Contact(**values)
+        make_transient_to_detached(contact)
+        session.add(contact)
     return contact, contact.public_id == public_id
 
 

@@ -89,6 +89,20 @@ def test_import_skips_people_already_on_the_register(container: Any) -> None:
     assert report.imported == 0 and report.skipped == [(2, "already on the register")]
 
 
+def test_import_of_a_known_address_fills_missing_details_and_never_overwrites(
+    client: Any, container: Any
+) -> None:
+    # Asked to join on the website (pending, a name, no phone), then found in the old register.
+    assert client.post("/api/v1/subscribe", json={
+        "email": "maija@example.fi", "name": "Maija", "consent": True}).status_code == 202
+    report = run_import(container, "email;name;phone\nmaija@example.fi;Someone Else;040 123 4567\n")
+    assert report.imported == 1
+    with container.session_factory() as session:
+        person = session.scalars(select(Contact)).one()
+        assert (person.name, person.phone) == ("Maija", "+358401234567")
+        assert session.scalars(select(Subscription.state)).one() == "subscribed"
+
+
 def test_export_writes_the_register_and_is_audited_once(container: Any) -> None:
     subscribe(container, "maija@example.fi", name="Maija")
     subscribe(container, "=cmd@example.fi", name="=HYPERLINK(1)")
