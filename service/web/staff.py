@@ -36,7 +36,7 @@ from service.domain.normalize import InvalidInput
 from service.domain.staff import LoginFailed, LoginStep, StaffInfo
 from service.sent_mail import forget_files
 from service.web import answers, client_ip
-from service.web.staff_text import STAFF_LANGUAGES, words
+from service.web.staff_text import STAFF_LANGUAGES, field_label, words
 
 # A signed-in session ends after this long without a request, and in any case after the second.
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -85,7 +85,8 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
     def page(template: str, status: int = 200, **context: Any) -> Any:
         return render_template(
             f"staff/{template}", lang=lang(), w=w, me=g.get("staff"), org=settings.organization,
-            messages=get_flashed_messages(), **context,
+            messages=get_flashed_messages(), label=lambda field: field_label(lang(), field),
+            **context,
         ), status
 
     def problems(exc: InvalidInput) -> dict[str, str]:
@@ -415,7 +416,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
                             request.form.getlist("channels"), me().actor, ip=client_ip(),
                             note=(request.form.get("note") or "").strip()[:1000] or None)
         except InvalidInput as exc:
-            flash("; ".join(f"{k}: {v}" for k, v in problems(exc).items()))
+            flash("; ".join(f"{field_label(lang(), k)}: {v}" for k, v in problems(exc).items()))
             return redirect(url_for("staff.contact", public_id=public_id))
         flash(w("contact.withdrawn"))
         return redirect(url_for("staff.contact", public_id=public_id))

@@ -319,7 +319,28 @@ WORDS: dict[str, tuple[str, str]] = {
         "The form expired or its security token was missing. Reload the page and try again.",
     ),
     "problems": ("Tarkista tiedot", "Please check"),
+    # The fields a problem is about, as the lists of problems name them.
+    "field.email": ("Sähköposti", "Email"),
+    "field.name": ("Nimi", "Name"),
+    "field.phone": ("Puhelin", "Phone"),
+    "field.language": ("Kieli", "Language"),
+    "field.channels": ("Kanavat", "Channels"),
+    "field.method": ("Miten lupa annettiin", "How it was given"),
+    "field.notice": ("Lupateksti", "Wording"),
+    "field.note": ("Muistiinpano", "Note"),
+    "field.role": ("Rooli", "Role"),
+    "field.password": ("Salasana", "Password"),
+    "field.code": ("Koodi", "Code"),
+    "field.fi": ("Suomenkielinen teksti", "Finnish text"),
+    "field.sv": ("Ruotsinkielinen teksti", "Swedish text"),
+    "field.en": ("Englanninkielinen teksti", "English text"),
 }
+
+
+def field_label(language: str, field: str) -> str:
+    """Name a form field on a staff page; a field without a label keeps its own name."""
+    key = f"field.{field}"
+    return words(language, key) if key in WORDS else field
 
 
 def words(language: str, key: str, **values: Any) -> str:
