@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from service.bootstrap import Container
-from service.domain.retention import RetentionReport
+from service.domain.retention import RetentionReport, run_daily
 
 log = logging.getLogger("consent.runner")
 POLL_SECONDS = 0.5
@@ -18,7 +18,6 @@ RETENTION_CHECK_SECONDS = 300.0
 
 def run_retention_if_due(container: Container) -> RetentionReport | None:
     """Apply the retention rules unless some worker already did today; None when it had."""
-    from service.domain.retention import run_daily
     from service.sent_mail import forget_files
 
     settings = container.settings
