@@ -105,3 +105,27 @@ def test_migrations_form_one_line_of_history() -> None:
     config = Config()
     config.set_main_option("script_location", str(db.MIGRATIONS))
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def test_upserting_a_contact_the_session_holds_fills_its_gaps_in_that_same_object(
+    container: Any,
+) -> None:
+    from service.domain import ledger
+    from service.domain.normalize import parse_email
+
+    now = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    address = parse_email("maija@example.fi")
+    with container.uow() as uow:
+        first, created = ledger.upsert_contact(uow.session, address, name=None, phone=None,
+                                               language="fi", now=now)
+        assert created and first.name is None
+        again, created = ledger.upsert_contact(uow.session, address, name="Maija",
+                                               phone="+358401234567", language="sv", now=now)
+        assert not created and again is first
+        # Gaps filled, the language it was created with kept, and nothing left to write.
+        assert (first.name, first.phone, first.language) == ("Maija", "+358401234567", "fi")
+        assert not uow.session.dirty
+        uow.commit()
+    with container.session_factory() as session:
+        row = session.scalars(select(Contact)).one()
+        assert (row.name, row.phone, row.language) == ("Maija", "+358401234567", "fi")
