@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service.bootstrap import Container, build
 from service.domain.normalize import InvalidInput
 from service.settings import Settings, load_settings
-from service.web import answers, ratelimit
+from service.web import access_log, answers, ratelimit
 
 log = logging.getLogger("consent.web")
 
@@ -45,6 +45,7 @@ def create_app(
         JSON_SORT_KEYS=False,
     )
     app.extensions["consent"] = container
+    access_log.install_redaction()
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies

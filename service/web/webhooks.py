@@ -10,7 +10,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,19 +20,17 @@ from flask_limiter import Limiter
 from service.bootstrap import Container
 from service.domain import deliverability, sources
 from service.domain.sources import PROVIDER_KINDS, SourceConfig, SourceKind
+from service.web.access_log import SECRET_PARAM
 from webhooks import forms, providers, sns
 
 log = logging.getLogger("consent.webhooks")
 
 EXTENSION = "consent.webhooks"
 SECRET_HEADER = "X-Consent-Secret"  # noqa: S105 - a header name, not a secret
-SECRET_PARAM = "secret"  # noqa: S105 - a parameter name, not a secret
 # Deliveries per minute per source or provider: WordPress servers and mail providers post from
 # few IPs, so a per-IP limit would throttle every visitor of a site at once.
 SOURCE_RATE_LIMIT = "300/minute"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_SECRET_IN_URL = re.compile(r"((?:^|\?|&|%3F|%26)" + SECRET_PARAM + r"=)[^&\s\"']*",
-                            re.IGNORECASE)
 
 
 @dataclass
@@ -42,40 +39,6 @@ class InboundAdapters:
 
     sns_cert_fetcher: sns.CertFetcher
     sns_confirm: Callable[[str], None]
-
-
-# Personal links carry a signed token in their path: whoever reads it could use the link.
-_TOKEN_IN_PATH = re.compile(r"(/(?:confirm|dispute|resubscribe|unsubscribe)/)[A-Za-z0-9_.\-]+")
-
-
-def redact(text: str) -> str:
-    """Hide a ?secret= parameter ([redacted]) and a personal link's token ([token])."""
-    return _TOKEN_IN_PATH.sub(r"\1[token]", _SECRET_IN_URL.sub(r"\1[redacted]", text))
-
-
-class SecretRedactingFilter(logging.Filter):
-    """Keep source secrets and personal links' tokens out of access logs (werkzeug, gunicorn)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Redact the secret in the message and its arguments; never drop the record."""
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, dict):
-            # Gunicorn passes its own dict type (missing atoms read as "-"): change it in place.
-            for key, value in list(record.args.items()):
-                if isinstance(value, str):
-                    record.args[key] = redact(value)
-        elif isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def install_secret_redaction() -> None:
-    """Add the redacting filter to the access loggers, once."""
-    for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, SecretRedactingFilter) for f in logger.filters):
-            logger.addFilter(SecretRedactingFilter())
 
 
 def presented_tokens() -> list[str | None]:
@@ -111,7 +74,6 @@ def build_blueprint(container: Container, limiter: Limiter) -> Blueprint:
     bp = Blueprint("webhooks", __name__)
     adapters = InboundAdapters(sns.CachedCertFetcher(), sns.confirm_subscription_with_requests)
     bp.record_once(lambda state: state.app.extensions.setdefault(EXTENSION, adapters))
-    install_secret_redaction()
 
     def per_source() -> str:
         args = request.view_args or {}
