@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from service.domain.inbound import body_key
@@ -20,6 +22,7 @@ from service.domain.sources import FormSubmission, SourceKind
 
 WPFORMS_SIGNATURE_HEADER = "X-WPForms-Webhook-Signature"
 WPFORMS_TOLERANCE_SECONDS = 300
+MAX_USER_AGENT = 500  # the evidence column's width
 ELEMENTOR_FIELD = re.compile(r"^fields\[([^\]]+)\]\[(value|title|raw_value)\]$")
 
 Flat = dict[str, str | list[str]]
@@ -99,39 +102,74 @@ def _elementor(flat: Flat) -> Flat:
     return {**flat, **extra}
 
 
+@dataclass(frozen=True)
+class EvidenceKeys:
+    """Where a plugin puts the visitor's IP, browser and page, in the order to look."""
+
+    ip: tuple[str, ...] = ()
+    user_agent: tuple[str, ...] = ()
+    page_url: tuple[str, ...] = ()
+    submission_id: tuple[str, ...] = ()
+
+
+# What each add-on sends about the visitor, read from its own source (see the fixtures in
+# tests/fixtures/clients/ for where each shape comes from). WPForms sends only what the admin
+# maps: the README asks for the keys ip, user_agent and page_url (smart tags).
+EVIDENCE_KEYS: dict[SourceKind, EvidenceKeys] = {
+    # CF7 to Webhook adds the special mail tags the admin lists, keyed by the tag's name.
+    SourceKind.CF7: EvidenceKeys(("_remote_ip",), ("_user_agent",), ("_url",)),
+    SourceKind.WPFORMS: EvidenceKeys(
+        ("ip", "user_ip", "_remote_ip"), ("user_agent",), ("page_url", "url", "_url"),
+        ("entry_id",),
+    ),
+    # Advanced Data keys the meta by id; the default shape by its (English) label.
+    SourceKind.ELEMENTOR: EvidenceKeys(
+        ("meta[remote_ip][value]", "Remote IP"), ("meta[user_agent][value]", "User Agent"),
+        ("meta[page_url][value]", "Page URL"),
+    ),
+    SourceKind.GRAVITYFORMS: EvidenceKeys(("ip",), ("user_agent",), ("source_url",), ("id",)),
+    SourceKind.FLUENTFORMS: EvidenceKeys(
+        ("__submission[ip]",), ("__submission[browser]",), ("__submission[source_url]",),
+        ("__submission[id]", "__submission[serial_number]"),
+    ),
+    SourceKind.GENERIC: EvidenceKeys(("ip",), ("user_agent",), ("page_url",),
+                                     ("submission_id",)),
+}
+
+
 def parse_delivery(
     kind: SourceKind, *, raw: bytes, json_body: Any | None = None,
     form_pairs: Iterable[tuple[str, str]] | None = None,
 ) -> FormSubmission:
-    """Turn one plugin delivery into a FormSubmission (fields, visitor metadata, delivery key)."""
+    """Turn one plugin delivery into a FormSubmission (fields, visitor metadata, delivery key).
+
+    A delivery with an id of its own (an entry id) is known by that id; one without is known by
+    the bytes that arrived.
+    """
     flat = flatten_json(json_body) if json_body is not None else flatten_form(form_pairs or [])
-    visitor_ip = user_agent = page_url = submission_id = None
     if kind == SourceKind.WPFORMS:
         flat = _split_wpforms(flat)
-        submission_id = _first(flat, "entry_id")
     elif kind == SourceKind.ELEMENTOR:
         flat = _elementor(flat)
-        visitor_ip = _first(flat, "meta[remote_ip][value]")
-        user_agent = _first(flat, "meta[user_agent][value]")
-        page_url = _first(flat, "meta[page_url][value]")
-    elif kind == SourceKind.GRAVITYFORMS:
-        visitor_ip = _first(flat, "ip")
-        user_agent = _first(flat, "user_agent")
-        page_url = _first(flat, "source_url")
-        submission_id = _first(flat, "id")
-    elif kind == SourceKind.FLUENTFORMS:
-        visitor_ip = _first(flat, "__submission[ip]")
-        user_agent = _first(flat, "__submission[browser]")
-        page_url = _first(flat, "__submission[source_url]")
-        submission_id = _first(flat, "__submission[id]", "__submission[serial_number]")
-    elif kind == SourceKind.GENERIC:
-        visitor_ip = _first(flat, "ip")
-        user_agent = _first(flat, "user_agent")
-        page_url = _first(flat, "page_url")
-        submission_id = _first(flat, "submission_id")
+    keys = EVIDENCE_KEYS.get(kind, EvidenceKeys())
+    submission_id = _first(flat, *keys.submission_id)
     key = f"id:{submission_id}" if submission_id else body_key(raw)
-    return FormSubmission(fields=flat, delivery_key=key, visitor_ip=visitor_ip,
-                          user_agent=user_agent, page_url=page_url)
+    user_agent = _first(flat, *keys.user_agent)
+    return FormSubmission(
+        fields=flat, delivery_key=key, visitor_ip=_ip_address(_first(flat, *keys.ip)),
+        user_agent=user_agent[:MAX_USER_AGENT] if user_agent else None,
+        page_url=_first(flat, *keys.page_url),
+    )
+
+
+def _ip_address(value: str | None) -> str | None:
+    """Return the visitor's IP as sent, if it is one (a proxy chain's first), else None."""
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.split(",")[0].strip()))
+    except ValueError:
+        return None
 
 
 def php_json(value: Any) -> str:

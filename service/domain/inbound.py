@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from service.domain.ledger import dialect_insert
 from service.domain.models import InboundDelivery
 
-# A delivery known only by a hash of its body is a repeat within this window; later the same
-# body is a new submission (a person who left may fill in the same form again months later).
-BODY_HASH_WINDOW = timedelta(days=2)
+# A delivery known only by a hash of its body is a repeat within this window: as long as a
+# plugin could send the same bytes again (none of the form add-ons retries on a schedule; a
+# resend is WordPress timing out and the visitor or the plugin trying again at once). Later the
+# same body is a new submission: a person who did not confirm may fill in the form again.
+BODY_HASH_WINDOW = timedelta(hours=1)
 
 
 def body_key(raw: bytes) -> str:

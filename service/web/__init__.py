@@ -7,7 +7,7 @@ import math
 import time
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
@@ -23,6 +23,21 @@ log = logging.getLogger("consent.web")
 MAX_BODY = 64 * 1024
 
 
+class BodyKeepingRequest(Request):
+    """A request whose body is read once and kept, whatever parses it first.
+
+    Werkzeug's form parser consumes the input stream: once anything (the page-language choice,
+    CSRF, a handler) has read ``request.form``, ``get_data()`` returns nothing. A webhook must
+    see the bytes that arrived (to check a signature and to recognise a redelivery), so the body
+    (at most MAX_CONTENT_LENGTH) is read into memory first and the form is parsed from that copy.
+    """
+
+    def _load_form_data(self) -> None:
+        if "form" not in self.__dict__:
+            self.get_data(cache=True)
+        super()._load_form_data()
+
+
 def client_ip() -> str:
     """Return the caller's IP (after the trusted proxies, if any)."""
     return request.remote_addr or "unknown"
@@ -36,6 +51,7 @@ def create_app(
         container = build(settings or load_settings())
     settings = container.settings
     app = Flask(__name__)
+    app.request_class = BodyKeepingRequest
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY,
         SECRET_KEY=settings.secret_keys[-1],

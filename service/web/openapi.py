@@ -303,7 +303,7 @@ PATHS["/webhooks/forms/{source}"] = {
                                "enum": ["pending", "subscribed", "ignored", "duplicate"]},
                     "reason": {"type": "string",
                                "enum": ["consent_not_given", "invalid_fields",
-                                        "unreadable_body"]},
+                                        "unreadable_body", "empty_body"]},
                     "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                 }}}}},
             "401": _WEBHOOK_401,

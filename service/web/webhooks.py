@@ -92,6 +92,9 @@ def build_blueprint(container: Container, limiter: Limiter) -> Blueprint:
         if not _form_source_authentic(config, raw, pairs):
             log.warning("form source %s: wrong or missing secret; nothing recorded", source)
             return _unauthorized()
+        if not raw.strip():
+            log.warning("form source %s: empty delivery; nothing recorded", source)
+            return jsonify({"status": "ignored", "reason": "empty_body"}), 200
         body = None if is_form else _json_body(raw)
         if not is_form and not isinstance(body, dict):
             log.warning("form source %s: body is neither a form nor a JSON object", source)

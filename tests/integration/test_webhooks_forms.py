@@ -257,3 +257,109 @@ def test_the_openapi_document_describes_the_webhook_routes_as_they_answer(
     for answer in answers:
         assert answer["status"] in documented["status"]["enum"]
         assert answer.get("reason", "consent_not_given") in documented["reason"]["enum"]
+
+
+PEOPLE = [("Maija Meikäläinen", "maija@example.fi"), ("Åsa Öberg", "asa.oberg@example.se"),
+          ("Pekka Virtanen", "pekka.virtanen@example.fi")]
+
+
+def test_every_form_encoded_delivery_to_a_source_records_its_own_person(
+    client: Any, container: Any
+) -> None:
+    """Elementor posts only form-encoded, with no entry id: each visitor is a new delivery."""
+    token = add_source(container, "el", "elementor", mapping={"consent": ["Hyväksyn"]})
+    for name, email in PEOPLE:
+        answer = client.post(f"/webhooks/forms/el?secret={token}", data={
+            "Nimi": name, "Sähköposti": email, "Hyväksyn": "on",
+            "form_id": "a1b2c3d", "form_name": "Uutiskirje"})
+        assert answer.status_code == 200 and answer.get_json() == {"status": "pending"}
+    for name, email in PEOPLE:
+        person = contact(container, email)
+        assert person is not None and person.name == name
+        assert states(container, email) == {"email": "pending"}
+    assert queued_mails(container) == 3
+
+
+def test_every_multipart_delivery_to_a_generic_source_records_its_own_person(
+    client: Any, container: Any
+) -> None:
+    token = add_source(container, "gen", "generic")
+    for _name, email in PEOPLE:
+        answer = client.post("/webhooks/forms/gen", headers={"X-Consent-Secret": token},
+                             content_type="multipart/form-data",
+                             data={"email": email, "consent": "on"})
+        assert answer.get_json() == {"status": "pending"}
+    assert count_contacts(container) == 3
+
+
+def test_an_unticked_delivery_does_not_swallow_the_next_visitors_ticked_one(
+    client: Any, container: Any
+) -> None:
+    token = add_source(container, "wp", "wpforms")
+    unticked = client.post("/webhooks/forms/wp", headers={"X-Consent-Secret": token},
+                           data={"email": "maija@example.fi", "consent": ""})
+    ticked = client.post("/webhooks/forms/wp", headers={"X-Consent-Secret": token},
+                         data={"email": "pekka@example.fi", "consent": "Kyllä"})
+    assert unticked.get_json() == {"status": "ignored", "reason": "consent_not_given"}
+    assert ticked.get_json() == {"status": "pending"}
+    assert states(container, "pekka@example.fi") == {"email": "pending"}
+    assert contact(container, "maija@example.fi") is None
+
+
+def test_the_same_form_encoded_bytes_again_are_a_duplicate_only_while_a_resend_is_possible(
+    client: Any, container: Any
+) -> None:
+    token = add_source(container, "el", "elementor")
+    body = {"fields[email][value]": "maija@example.fi", "fields[consent][value]": "on"}
+    path = f"/webhooks/forms/el?secret={token}"
+    assert client.post(path, data=body).get_json() == {"status": "pending"}
+    assert client.post(path, data=body).get_json() == {"status": "duplicate"}
+    container.clock.advance(hours=2)
+    # Hours later the same person filling in the same form is asking again.
+    assert client.post(path, data=body).get_json() == {"status": "pending"}
+    assert queued_mails(container) == 2
+
+
+def test_an_empty_delivery_is_ignored_and_claims_nothing(client: Any, container: Any) -> None:
+    token = add_source(container, "el", "elementor")
+    path = f"/webhooks/forms/el?secret={token}"
+    empty = client.post(path, data=b"", content_type="application/x-www-form-urlencoded")
+    assert empty.get_json() == {"status": "ignored", "reason": "empty_body"}
+    real = client.post(path, data={"fields[email][value]": "maija@example.fi",
+                                   "fields[consent][value]": "on"})
+    assert real.get_json() == {"status": "pending"}
+
+
+def test_elementor_default_shape_keeps_the_visitors_ip_browser_and_page(
+    client: Any, container: Any
+) -> None:
+    token = add_source(container, "el", "elementor", mapping={"consent": ["Hyväksyn"]})
+    client.post(f"/webhooks/forms/el?secret={token}", data={
+        "Sähköposti": "maija@example.fi", "Hyväksyn": "on", "Date": "20.11.2026",
+        "Time": "11.00", "Page URL": "https://klinikka.fi/uutiskirje",
+        "User Agent": "Mozilla/5.0 (iPhone)", "Remote IP": "203.0.113.5",
+        "Powered by": "Elementor", "form_id": "a1b2c3d", "form_name": "Uutiskirje"})
+    proof = evidence_of(container, events(container)[0].id)
+    assert proof is not None
+    assert (proof.ip, proof.user_agent, proof.page_url) == (
+        "203.0.113.5", "Mozilla/5.0 (iPhone)", "https://klinikka.fi/uutiskirje")
+
+
+def test_cf7_special_mail_tags_are_kept_as_evidence(client: Any, container: Any) -> None:
+    token = add_source(container, "site", "cf7", mapping={"consent": ["uutiskirje"]})
+    client.post("/webhooks/forms/site", headers={"X-Consent-Secret": token}, json={
+        **CF7, "_remote_ip": "198.51.100.7", "_user_agent": "Mozilla/5.0 (Android)",
+        "_url": "https://klinikka.fi/yhteys"})
+    proof = evidence_of(container, events(container)[0].id)
+    assert proof is not None
+    assert (proof.ip, proof.user_agent, proof.page_url) == (
+        "198.51.100.7", "Mozilla/5.0 (Android)", "https://klinikka.fi/yhteys")
+
+
+def test_a_visitor_ip_that_is_not_an_address_is_not_kept(client: Any, container: Any) -> None:
+    token = add_source(container, "site", "cf7", mapping={"consent": ["uutiskirje"]})
+    answer = client.post("/webhooks/forms/site", headers={"X-Consent-Secret": token},
+                         json={**CF7, "_remote_ip": "x" * 80})
+    assert answer.get_json() == {"status": "pending"}
+    proof = evidence_of(container, events(container)[0].id)
+    assert proof is not None and proof.ip is None
