@@ -85,7 +85,9 @@ def serve(container: Container, *, host: str, port: int, threads: int = 8) -> No
                 "workers": 1,
                 "worker_class": "gthread",
                 "threads": threads,
-                "accesslog": None,
+                # One line a request on standard output, as the README says; tokens and
+                # ?secret= are hidden by service.web.access_log's filter.
+                "accesslog": "-",
                 "post_worker_init": start_worker,
                 "worker_exit": stop_worker,
             }
