@@ -28,12 +28,23 @@ ELEMENTOR_FIELD = re.compile(r"^fields\[([^\]]+)\]\[(value|title|raw_value)\]$")
 Flat = dict[str, str | list[str]]
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Drop control characters (NUL, escape, ...) from a plugin's text; keep tab and newlines.
+
+    A delivery is cleaned rather than refused: the visitor already saw the plugin's thank-you.
+    """
+    return _CONTROLS.sub("", text)
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else ""
-    return str(value)
+    return clean(str(value))
 
 
 def flatten_json(value: Any, prefix: str = "", into: Flat | None = None) -> Flat:
@@ -41,7 +52,7 @@ def flatten_json(value: Any, prefix: str = "", into: Flat | None = None) -> Flat
     flat: Flat = {} if into is None else into
     if isinstance(value, dict):
         for key, item in value.items():
-            flatten_json(item, f"{prefix}[{key}]" if prefix else str(key), flat)
+            flatten_json(item, f"{prefix}[{clean(key)}]" if prefix else clean(str(key)), flat)
     elif isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
         flat[prefix] = [_text(v) for v in value]
     elif isinstance(value, list):
@@ -55,7 +66,8 @@ def flatten_json(value: Any, prefix: str = "", into: Flat | None = None) -> Flat
 def flatten_form(pairs: Iterable[tuple[str, str]]) -> Flat:
     """Collect form fields; a repeated key or a PHP "name[]" key becomes a list."""
     flat: Flat = {}
-    for key, value in pairs:
+    for raw_key, raw_value in pairs:
+        key, value = clean(raw_key), clean(raw_value)
         name = key[:-2] if key.endswith("[]") else key
         if name in flat or key.endswith("[]"):
             existing = flat.get(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -14,6 +15,14 @@ MAX_NAME = 200
 MAX_PHONE = 32
 MAX_URL = 2000
 LANGUAGES = ("fi", "sv", "en")
+# Numbers people and programs send are read only as ASCII digits ("²".isdigit() is true, and
+# int("²") fails), and only within what the columns hold.
+MAX_INT = 2**31 - 1  # an INTEGER column (notice versions)
+MAX_BIG = 2**63 - 1  # a BIGINT column (row ids, cursors)
+# Characters no text we keep may hold: NUL (PostgreSQL refuses it) and the other C0/C1 controls
+# (they reach mail headers and bodies). Tab and line breaks are allowed where text has lines.
+_CONTROLS = frozenset(chr(c) for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)])
+_LINE_CONTROLS = _CONTROLS - {"\t", "\n", "\r"}
 
 T = TypeVar("T")
 
@@ -35,6 +44,38 @@ def too_long(field: str, limit: int) -> FieldProblem:
     return FieldProblem(field, f"is longer than {limit} characters", "too_long", limit)
 
 
+def whole_number(text: object, *, low: int = 0, high: int = MAX_BIG) -> int | None:
+    """Read a whole number written in ASCII digits within [low, high]; anything else is None."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text if low <= text <= high else None
+    if not isinstance(text, str):
+        return None
+    value = text.strip()
+    if not value or len(value) > 19 or not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
+def has_control_characters(text: str, *, multiline: bool = False) -> bool:
+    """Tell whether text holds a control character (line breaks allowed when multiline)."""
+    forbidden = _LINE_CONTROLS if multiline else _CONTROLS
+    return not forbidden.isdisjoint(text)
+
+
+def control_character_problem(field: str) -> FieldProblem:
+    """Say that a field holds characters no text may hold."""
+    return FieldProblem(field, "contains control characters (such as NUL); remove them",
+                        "control_characters")
+
+
+def check_text(field: str, text: str, *, multiline: bool = False) -> str:
+    """Return text when it holds no control characters, else raise InvalidInput naming field."""
+    if has_control_characters(text, multiline=multiline):
+        raise InvalidInput([control_character_problem(field)])
+    return text
+
+
 class InvalidInput(Exception):
     """Input that cannot be accepted; names every field at fault."""
 
@@ -46,31 +87,91 @@ class InvalidInput(Exception):
 
 @dataclass(frozen=True)
 class Address:
-    """An email address as entered (trimmed) and its matching key."""
+    """An email address in its normal form, and its matching key.
+
+    The normal form is what is stored and what mail is addressed to: trimmed and Unicode-NFC,
+    the local part as entered (case kept: it is the mailbox owner's to interpret), an ASCII
+    domain as entered, an internationalised domain in email-validator's normal Unicode form
+    (so exämple.fi, EXÄMPLE.FI and xn--exmple-cua.fi are one address).
+    """
 
     display: str
     key: str
 
 
+def _internationalised(domain: str) -> bool:
+    """Tell whether a domain has U-labels (exämple.fi) or A-labels (xn--exmple-cua.fi)."""
+    return not domain.isascii() or "xn--" in domain.lower()
+
+
+def _unicode_domain(domain: str) -> str:
+    """Return an internationalised domain in its normal Unicode form; others as they are."""
+    if not _internationalised(domain):
+        return domain
+    try:
+        return validate_email(f"x@{domain}", check_deliverability=False).domain
+    except EmailNotValidError:
+        return domain
+
+
 def email_key(address: str) -> str:
-    """Return the key addresses are matched by: trimmed and lower-cased, nothing else."""
-    return address.strip().lower()
+    """Return the key addresses are matched by: the normal form, lower-cased.
+
+    A provider reporting a bounce names the address as it was sent, with an internationalised
+    domain in its xn-- form; that form and the Unicode one have the same key.
+    """
+    value = unicodedata.normalize("NFC", address.strip())
+    local, at, domain = value.rpartition("@")
+    if at:
+        value = f"{local}@{_unicode_domain(domain)}"
+    return unicodedata.normalize("NFC", value.lower())
 
 
 def parse_email(raw: str, field: str = "email") -> Address:
-    """Validate an address by syntax only (no DNS) and return it with its key."""
-    value = raw.strip()
+    """Validate an address by syntax only (no DNS) and return its normal form and key.
+
+    Addresses with letters such as ö before the @ (RFC 6531) are accepted: mail to them is sent
+    with SMTPUTF8 (see mail.py).
+    """
+    value = unicodedata.normalize("NFC", raw.strip())
     if not value:
         raise InvalidInput([FieldProblem(field, "is required", "required")])
     if len(value) > MAX_EMAIL:
         raise InvalidInput([too_long(field, MAX_EMAIL)])
     try:
-        validate_email(value, check_deliverability=False)
+        valid = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidInput(
             [FieldProblem(field, f"is not a valid email address ({exc})", "email_invalid")]
         ) from None
-    return Address(display=value, key=email_key(value))
+    domain = value.rpartition("@")[2]
+    display = f"{valid.local_part}@{valid.domain if _internationalised(domain) else domain}"
+    return Address(display=display, key=email_key(display))
+
+
+def ascii_domain(domain: str) -> str:
+    """Return a domain in the ASCII form mail and DNS carry: U-labels become xn-- A-labels.
+
+    Raises InvalidInput when an internationalised domain is not valid.
+    """
+    if domain.isascii():
+        return domain
+    try:
+        return validate_email(f"x@{domain}", check_deliverability=False).ascii_domain
+    except EmailNotValidError:
+        raise InvalidInput(
+            [FieldProblem("email", "has a domain that is not valid", "email_invalid")]
+        ) from None
+
+
+def sending_form(address: str) -> str:
+    """Return the address as mail is sent to it: the stored local part, the domain in ASCII.
+
+    An internationalised domain then needs nothing from the mail server; only letters such as
+    ö before the @ do (SMTPUTF8, RFC 6531). Raises InvalidInput for a domain that is not valid.
+    """
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{ascii_domain(domain)}" if at else address
 
 
 def parse_phone(raw: str, field: str = "phone", region: str = "FI") -> str:
@@ -94,6 +195,7 @@ def parse_phone(raw: str, field: str = "phone", region: str = "FI") -> str:
 
 def parse_name(raw: str, field: str = "name") -> str | None:
     """Trim a name and check its length; an empty name is none."""
+    check_text(field, raw, multiline=True)  # white space of any kind becomes one space
     value = " ".join(raw.split())
     if len(value) > MAX_NAME:
         raise InvalidInput([too_long(field, MAX_NAME)])
@@ -129,11 +231,10 @@ def parse_notice(raw: object, field: str = "notice") -> int | None:
     """Read the privacy-notice version a form names: a positive number; none when left out."""
     if raw is None or raw == "":
         return None
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
-        return raw
-    if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw.strip())
-    raise InvalidInput([FieldProblem(field, "must be a notice version number")])
+    number = whole_number(raw, low=1, high=MAX_INT)
+    if number is None:
+        raise InvalidInput([FieldProblem(field, "must be a notice version number")])
+    return number
 
 
 def mask_email(address: str) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from service.domain import letters
 from service.domain.context import Deps
 from service.domain.models import Channel, Contact, Subscription, SubscriptionState
-from service.domain.normalize import FieldProblem, InvalidInput
+from service.domain.normalize import FieldProblem, InvalidInput, whole_number
 from service.domain.uow import UnitOfWork
 
 DEFAULT_BATCH = 500
@@ -202,19 +202,17 @@ def parse_query(channel: str | None, cursor: str | None, limit: str | None) -> R
     chosen = (channel or Channel.EMAIL.value).strip().lower()
     if chosen not in (Channel.EMAIL.value, Channel.SMS.value):
         problems.append(FieldProblem("channel", "must be email or sms"))
-    after = 0
+    after: int | None = 0
     if cursor:
-        if not cursor.isdigit() or len(cursor) > 19:
+        after = whole_number(cursor)
+        if after is None:
             problems.append(FieldProblem("cursor", "must be a next_cursor from an earlier page"))
-        else:
-            after = int(cursor)
-    size = 100
+    size: int | None = 100
     if limit:
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+        size = whole_number(limit, low=1, high=MAX_PAGE)
+        if size is None:
             problems.append(FieldProblem("limit", f"must be a whole number from 1 to {MAX_PAGE}"))
-        else:
-            size = int(limit)
-    if problems:
+    if problems or after is None or size is None:
         raise InvalidInput(problems)
     return RegisterQuery(chosen, after, size)
 

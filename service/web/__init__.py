@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from service.bootstrap import Container, build
 from service.domain.normalize import InvalidInput
 from service.settings import Settings, load_settings
-from service.web import access_log, answers, ratelimit
+from service.web import access_log, answers, inputs, ratelimit
 
 log = logging.getLogger("consent.web")
 
@@ -60,6 +60,8 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.public_url_is_https,
         JSON_SORT_KEYS=False,
     )
+    app.json = inputs.BoundedJsonProvider(app)
+    app.before_request(inputs.refuse_control_characters)
     app.extensions["consent"] = container
     access_log.install_redaction()
     if settings.trusted_proxies:

@@ -12,7 +12,7 @@ from service.bootstrap import Container
 from service.domain import ledger, optin
 from service.domain.i18n import t
 from service.domain.optin import LinkNotUsable, RequestContext
-from service.web import answers
+from service.web import answers, inputs
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # A field no person sees or fills; bots do.
@@ -28,8 +28,10 @@ def read_fields() -> dict[str, Any]:
     """Read a JSON object or a form into a dict; multi-valued form fields become lists."""
     if request.mimetype == "application/json":
         try:
-            body = request.get_json(force=True, silent=False)
-        except BadRequest:
+            body = inputs.loads(request.get_data())
+        except inputs.JsonTooDeep as exc:
+            raise BadRequest(str(exc)) from None
+        except ValueError:
             raise BadRequest("the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise BadRequest("the JSON body must be an object of fields")
