@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,31 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: all processes of the service take the same advisory lock to migrate.
 MIGRATION_LOCK_ID = 7_214_003_001
+
+
+def keep_private(database: str | None) -> None:
+    """Make a SQLite file (and its WAL files) readable by the service's user only (0600).
+
+    It holds TOTP secrets and webhook signing secrets. SQLite creates its -wal and -shm files
+    with the database file's permissions, so the file is made before SQLite opens it.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -29,6 +48,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     addresses, names and IP addresses, and such errors end up in the logs.
     """
     if url.startswith("sqlite"):
+        keep_private(make_url(url).database)
         engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None,
                                hide_parameters=True)
 

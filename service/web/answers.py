@@ -43,7 +43,10 @@ def wants_json() -> bool:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     if request.path.startswith("/api/"):
-        return best != "text/html" or request.accept_mimetypes["text/html"] == 0
+        # JSON unless the caller prefers a page (a browser posting the hosted form says
+        # text/html outright; curl's and requests' */* is not a preference).
+        accepted = request.accept_mimetypes
+        return accepted["text/html"] <= accepted["application/json"]
     return best == "application/json" and request.accept_mimetypes["text/html"] == 0
 
 
