@@ -7,6 +7,7 @@ import email.policy
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
@@ -20,15 +21,43 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """What the client said around one accepted message: MAIL FROM, RCPT TO and their options."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    mail_options: list[str]
+
+
 class RecordingHandler:
     """Keep every accepted message; refuse or stall when told."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.envelopes: list[Envelope] = []
         self.refuse = False
+        # An SMTP reply to every RCPT TO, e.g. "550 5.1.1 No such user" (None: accept).
+        self.refuse_recipients: str | None = None
         self.stall_seconds = 0.0
         self.entered_data = threading.Event()
+        self.transactions = 0
         self._lock = threading.Lock()
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        with self._lock:
+            self.transactions += 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if self.refuse_recipients:
+            return self.refuse_recipients
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.entered_data.set()
@@ -39,16 +68,33 @@ class RecordingHandler:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
             self.messages.append(message)  # type: ignore[arg-type]
+            self.envelopes.append(Envelope(envelope.mail_from, list(envelope.rcpt_tos),
+                                           list(envelope.mail_options)))
         return "250 OK"
 
 
-class SmtpSink:
-    """An SMTP server on 127.0.0.1 and what it received."""
+def addr_specs(message: EmailMessage, name: str) -> list[str]:
+    """Return the addresses of a header as a UTF-8 mail reader shows them.
 
-    def __init__(self, port: int = 0) -> None:
+    Python's parser leaves the UTF-8 bytes of an RFC 6532 address as surrogate escapes (it
+    decodes Subject and display names, not addresses); a mail reader shows the letters.
+    """
+    return [address.addr_spec.encode("utf-8", "surrogateescape").decode("utf-8")
+            for address in message[name].addresses]
+
+
+class SmtpSink:
+    """An SMTP server on 127.0.0.1 and what it received.
+
+    smtputf8: offer the SMTPUTF8 extension (RFC 6531) and take UTF-8 addresses; off, the
+    server is one that does not, as many still are (aiosmtpd's default).
+    """
+
+    def __init__(self, port: int = 0, *, smtputf8: bool = False) -> None:
         self.handler = RecordingHandler()
         self.port = port or free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     enable_SMTPUTF8=smtputf8)
         self.controller.start()
 
     @property
@@ -58,6 +104,10 @@ class SmtpSink:
     @property
     def messages(self) -> list[EmailMessage]:
         return self.handler.messages
+
+    @property
+    def envelopes(self) -> list[Envelope]:
+        return self.handler.envelopes
 
     def stop(self) -> None:
         self.controller.stop()

@@ -14,15 +14,28 @@ from service.domain.models import OutboxItem, OutboxStatus, ServiceState
 MIRROR_STATE = "mirror.status"
 
 
+def parked_by_kind(session: Session) -> dict[str, int]:
+    """Return how many outbox items of each kind are parked (can never go as they stand)."""
+    rows = session.execute(
+        select(OutboxItem.kind, func.count())
+        .where(OutboxItem.status == OutboxStatus.DEAD)
+        .group_by(OutboxItem.kind)
+        .order_by(OutboxItem.kind)
+    ).all()
+    return {kind: int(count) for kind, count in rows}
+
+
 def readiness(session: Session, *, now: datetime) -> dict[str, Any]:
-    """Return the queue backlog and the mirror's last success, last error and lag."""
+    """Return the queue backlog, parked items, and the mirror's last success, last error and lag.
+
+    Counts only: the reasons of parked items are for staff (outbox.parked), since an old
+    failure's text is not guaranteed free of personal data.
+    """
     waiting = select(func.count(), func.min(OutboxItem.created_at)).where(
         OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING])
     )
     count, oldest = session.execute(waiting).one()
-    dead = session.scalar(
-        select(func.count()).where(OutboxItem.status == OutboxStatus.DEAD)
-    )
+    parked = parked_by_kind(session)
     mirror_waiting = session.scalar(
         select(func.min(OutboxItem.created_at)).where(
             OutboxItem.kind == "mirror.pass",
@@ -39,7 +52,9 @@ def readiness(session: Session, *, now: datetime) -> dict[str, Any]:
             "waiting": int(count or 0),
             "oldest_waiting_seconds": round((now - oldest).total_seconds(), 3)
             if oldest else 0.0,
-            "dead": int(dead or 0),
+            # Parked items (status dead), all kinds together and per kind.
+            "dead": sum(parked.values()),
+            "parked": parked,
         },
         "mirror": mirror,
     }

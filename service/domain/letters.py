@@ -1,9 +1,18 @@
-"""The messages the service sends to people, and the unsubscribe headers every one carries."""
+"""The messages the service sends to people, and the list headers they carry.
+
+Subscription mail (the welcome, and any newsletter-type message queued with list_mail) carries
+List-Id; transactional mail (the confirmation request, the consent receipt, the unsubscribe
+link sent on request) does not. Every message to a contact on the register carries the
+unsubscribe headers.
+"""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,7 +21,10 @@ from service.domain import mail
 from service.domain.context import Deps
 from service.domain.i18n import t
 from service.domain.models import Channel, Contact
+from service.domain.ports import MailUndeliverable
 from service.domain.tokens import Purpose
+
+LIST_LABEL = "newsletter"
 
 
 def unsubscribe_url(deps: Deps, contact: Contact, channel: str = Channel.EMAIL) -> str:
@@ -35,6 +47,22 @@ def unsubscribe_headers(deps: Deps, url: str) -> dict[str, str]:
     if deps.practice.one_click_allowed:
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return headers
+
+
+def list_id_header(deps: Deps) -> dict[str, str]:
+    """Return List-Id (RFC 2919) for subscription mail.
+
+    The form is `<organization> newsletter <newsletter.<sender's domain>>`, for example
+    `Kiropraktikko Testi newsletter <newsletter.klinikka.example.fi>`. The id between the
+    brackets is what mail readers group and rate the list's mail by, so it must not change for
+    the life of the list: it is made of a fixed label and the domain of the sender address (in
+    its ASCII form, lower-cased), the domain the organisation owns and its mail is signed for,
+    rather than of the public URL, which names wherever the service happens to be hosted. A
+    sender without a domain (noreply@localhost) gives RFC 2919's unmanaged namespace,
+    `newsletter.localhost`. The phrase before it is only a description and may change.
+    """
+    list_id = f"{LIST_LABEL}.{mail.sender_domain(deps.practice.mail_from).lower()}"
+    return {"List-Id": f"{mail.phrase(f'{deps.practice.organization} newsletter')} <{list_id}>"}
 
 
 CONFIRMATION = "confirmation"
@@ -64,11 +92,18 @@ def queue_to_contact(
     now: datetime,
     action: tuple[str, str] | None = None,
     with_unsubscribe: bool = True,
+    list_mail: bool = False,
 ) -> str:
-    """Queue a message to a contact; unless told otherwise it carries the unsubscribe link."""
+    """Queue a message to a contact; unless told otherwise it carries the unsubscribe link.
+
+    list_mail marks subscription mail (the welcome, a newsletter), which carries List-Id.
+    """
     if contact.email is None:
         raise ValueError("contact has no email address")
     url = unsubscribe_url(deps, contact) if with_unsubscribe else None
+    headers = unsubscribe_headers(deps, url) if url else {}
+    if list_mail:
+        headers.update(list_id_header(deps))
     letter = mail.Letter(
         to=contact.email,
         to_name=contact.name,
@@ -78,7 +113,7 @@ def queue_to_contact(
         action_label=action[0] if action else None,
         action_url=action[1] if action else None,
         footer=_footer(deps, contact.language, url),
-        headers=unsubscribe_headers(deps, url) if url else {},
+        headers=headers,
     )
     return mail.queue(
         session,
@@ -150,6 +185,40 @@ def message_bytes(deps: Deps, payload: Mapping[str, Any], *, date: datetime) -> 
                        message_id=payload["message_id"], date=date)
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A queued mail ready to hand to a mailer: addresses as mail carries them, and the bytes."""
+
+    message_id: str
+    sender: str
+    recipients: list[str]
+    raw: bytes
+
+
+def outgoing(deps: Deps, payload: Mapping[str, Any], *, date: datetime) -> Outgoing:
+    """Return what a queued mail sends; raise MailUndeliverable when it can never be built.
+
+    Rendering reads nothing but the payload and the settings, so a message that cannot be built
+    now never can: it is parked with the exception's name and place (never its text, which may
+    quote personal data) for a developer, instead of being retried for days.
+    """
+    try:
+        raw = message_bytes(deps, payload, date=date)
+        sender = mail.envelope_address(str(payload["sender"]))
+        recipients = [mail.envelope_address(str(r)) for r in payload["recipients"]]
+    except MailUndeliverable:
+        raise
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = "".join(f" in {f.name} at {PurePath(f.filename).name}:{f.lineno}"
+                        for f in frames[-1:])
+        raise MailUndeliverable(
+            f"the message cannot be built ({type(exc).__name__}{where}); "
+            "a developer must look at it"
+        ) from None
+    return Outgoing(str(payload["message_id"]), sender, recipients, raw)
+
+
 def queue_welcome(session: Session, deps: Deps, contact: Contact, *, key: str,
                   now: datetime) -> str:
     """Queue the welcome message sent once a subscription starts."""
@@ -159,5 +228,5 @@ def queue_welcome(session: Session, deps: Deps, contact: Contact, *, key: str,
              address=contact.email)
     return queue_to_contact(
         session, deps, contact, key=key, subject=t(lang, "mail.welcome.subject", org=org),
-        paragraphs=body.split("\n\n"), now=now,
+        paragraphs=body.split("\n\n"), now=now, list_mail=True,
     )

@@ -4,28 +4,45 @@ A message is queued either rendered (the MIME bytes in the payload) or, where th
 should not pay for rendering, as the few facts it is made of ("letter" and "details"); the
 worker then renders it when it sends it, from the payload alone, with the Message-ID and date
 fixed at queue time, so every attempt sends the same message.
+
+Addresses are stored in their normal form (normalize.parse_email) and written as mail carries
+them (envelope_address): an internationalised domain in its ASCII (xn--) form, so only a local
+part with letters such as ö makes a message need SMTPUTF8 (RFC 6531); such a message is
+rendered with UTF-8 headers (RFC 6532), and the mailer sends it only to a server that offers
+SMTPUTF8.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.header import Header
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.policy import SMTP, SMTPUTF8
+from email.utils import format_datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from service.domain import outbox
+from service.domain.normalize import InvalidInput, ascii_domain, sending_form
+from service.domain.ports import MailUndeliverable
 
 MAIL_KIND = "mail"
 
 # Headers set with set_raw are written as given; every other header is folded as usual.
 VERBATIM_RAW = SMTP.clone(refold_source="none")
+# The same for a message to or from an address with letters such as ö before the @ (RFC 6531):
+# its headers are UTF-8 (RFC 6532), and it may only go to a server that offers SMTPUTF8.
+VERBATIM_RAW_UTF8 = SMTPUTF8.clone(refold_source="none")
+
+# RFC 5322 atext and spaces: a phrase of these needs no quotes.
+_PLAIN_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 
 
 @dataclass(frozen=True)
@@ -45,8 +62,46 @@ class Letter:
 
 def message_id_for(key: str, sender: str) -> str:
     """Return a Message-ID that is the same every time the same message is rendered."""
-    domain = sender.rpartition("@")[2] or "localhost"
-    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{sender_domain(sender)}>"
+
+
+def sender_domain(sender: str) -> str:
+    """Return the sender's domain in its ASCII form ("localhost" when it has none)."""
+    try:
+        domain = ascii_domain(sender.rpartition("@")[2])
+    except InvalidInput:
+        domain = ""
+    return domain or "localhost"
+
+
+def envelope_address(address: str) -> str:
+    """Return an address as mail carries it (see normalize.sending_form), or say it never can."""
+    try:
+        return sending_form(address)
+    except InvalidInput:
+        raise MailUndeliverable(
+            "an address of this message has a domain that is not valid; correct the address"
+        ) from None
+
+
+def needs_smtputf8(addresses: Iterable[str]) -> bool:
+    """Tell whether mail between these addresses (as mail carries them) needs SMTPUTF8."""
+    return not all(address.isascii() for address in addresses)
+
+
+def phrase(text: str) -> str:
+    """Return text as an RFC 5322 phrase, ASCII: as it is, quoted, or as RFC 2047 words."""
+    text = " ".join(text.split())
+    if not text.isascii():
+        return Header(text, "utf-8").encode()
+    if _PLAIN_PHRASE.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _mailbox(name: str, address: str) -> Address:
+    local, _, domain = address.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)
 
 
 def _html(letter: Letter) -> str:
@@ -90,14 +145,20 @@ def _linkify(line: str) -> str:
 
 def render(letter: Letter, *, sender: str, sender_name: str, message_id: str,
            date: datetime) -> bytes:
-    """Render the letter as a MIME message with text and HTML parts."""
-    message = EmailMessage(policy=VERBATIM_RAW)
-    message["From"] = formataddr((sender_name, sender))
-    message["To"] = formataddr((letter.to_name or "", letter.to))
+    """Render the letter as a MIME message with text and HTML parts.
+
+    Addresses are written as mail carries them (envelope_address); when one has letters such
+    as ö before the @, the message is an RFC 6532 one with UTF-8 headers. Raises
+    MailUndeliverable for an address that mail can never carry.
+    """
+    from_address, to_address = envelope_address(sender), envelope_address(letter.to)
+    international = needs_smtputf8((from_address, to_address))
+    message = EmailMessage(policy=VERBATIM_RAW_UTF8 if international else VERBATIM_RAW)
+    message["From"] = _mailbox(sender_name, from_address)
+    message["To"] = _mailbox(letter.to_name or "", to_address)
     message["Subject"] = letter.subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
-    message["Content-Language"] = letter.language
     message["Auto-Submitted"] = "auto-generated"
     for name, value in letter.headers.items():
         if value.isascii():
@@ -112,6 +173,9 @@ def render(letter: Letter, *, sender: str, sender_name: str, message_id: str,
         text += "\n\n-- \n" + "\n".join(letter.footer)
     message.set_content(text + "\n")
     message.add_alternative(_html(letter), subtype="html")
+    # Only now: set_content drops every Content-* header the message already has, and
+    # add_alternative moves them into the first part; this one is about the whole message.
+    message["Content-Language"] = letter.language
     return message.as_bytes()
 
 

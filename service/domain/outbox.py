@@ -149,6 +149,57 @@ def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     return timedelta(seconds=base * jitter)
 
 
+def park(session: Session, item_id: int, reason: str) -> None:
+    """Set an item aside for good (status dead) with the reason a person can act on.
+
+    For an item that can never succeed as it stands; the worker never claims it again. It is
+    counted by readiness and listed by parked(); release() queues it again once put right.
+    """
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id)
+        .values(status=OutboxStatus.DEAD, locked_until=None, last_error=reason[:2000])
+    )
+
+
+@dataclass(frozen=True)
+class ParkedItem:
+    """An item set aside for good, as staff see it: what it is and why, no payload."""
+
+    id: int
+    kind: str
+    reason: str | None
+    attempts: int
+    created_at: datetime
+    contact_id: int | None
+
+
+def parked(session: Session, *, kind: str | None = None, limit: int = 100) -> list[ParkedItem]:
+    """Return the parked items (status dead), newest first."""
+    query = select(OutboxItem).where(OutboxItem.status == OutboxStatus.DEAD)
+    if kind is not None:
+        query = query.where(OutboxItem.kind == kind)
+    rows = session.scalars(query.order_by(OutboxItem.id.desc()).limit(limit))
+    return [ParkedItem(r.id, r.kind, r.last_error, r.attempts, r.created_at, r.contact_id)
+            for r in rows]
+
+
+def release(session: Session, item_id: int, *, now: datetime) -> bool:
+    """Queue a parked item again, due now, with a fresh count of attempts; tell if it was parked.
+
+    For when what stopped it has been put right (the mail server now offers SMTPUTF8, say).
+    Coalesced work (a mirror pass) is not released: the next change queues a fresh one.
+    """
+    item = session.get(OutboxItem, item_id, with_for_update=True)
+    if item is None or item.status != OutboxStatus.DEAD or item.coalesce_key is not None:
+        return False
+    item.status = OutboxStatus.PENDING
+    item.not_before = now
+    item.attempts = 0
+    item.locked_until = None
+    return True
+
+
 def fail(
     session: Session, item_id: int, error: str, *, now: datetime,
     retry_after: timedelta | None = None,

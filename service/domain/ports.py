@@ -20,12 +20,28 @@ class Mailer(Protocol):
     """Deliver one fully rendered message."""
 
     def deliver(self, message_id: str, sender: str, recipients: Sequence[str], raw: bytes) -> None:
-        """Deliver the message or raise MailDeliveryError; delivering twice must be harmless."""
+        """Deliver the message; delivering twice must be harmless.
+
+        Raises MailDeliveryError when a later attempt may succeed, MailUndeliverable when no
+        attempt ever will.
+        """
         ...
 
 
 class MailDeliveryError(Exception):
     """The message could not be delivered now; try again later."""
+
+
+class PermanentFailure(Exception):
+    """A side effect that can never succeed as it stands: park it at once, do not retry.
+
+    The message is the reason, in words a person can act on; it is stored on the parked item
+    and logged, so it never holds personal data (no addresses).
+    """
+
+
+class MailUndeliverable(PermanentFailure):
+    """This message can never be delivered as it stands (refused for good, or not buildable)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Draining the outbox: each kind of side effect has a handler; failures are retried."""
+"""Draining the outbox: each kind of side effect has a handler; failures are retried.
+
+A handler raising PermanentFailure says the item can never succeed as it stands: it is parked
+at once with the failure's reason (status dead), never retried.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.domain import outbox
 from service.domain.outbox import ClaimedItem
-from service.domain.ports import Clock
+from service.domain.ports import Clock, PermanentFailure
 
 log = logging.getLogger("consent.worker")
 
@@ -57,6 +61,13 @@ class OutboxWorker:
     def _handle(self, item: ClaimedItem) -> None:
         try:
             self.handlers[item.kind](item)
+        except PermanentFailure as exc:
+            # The reason holds no personal data (see PermanentFailure); a traceback adds nothing.
+            log.error("outbox item %s (%s) parked: %s", item.id, item.kind, exc)
+            with self.session_factory() as session:
+                outbox.park(session, item.id, str(exc))
+                session.commit()
+            return
         except Exception as exc:
             retry_after = exc.retry_after if isinstance(exc, RetryLater) else None
             if not isinstance(exc, RetryLater):

@@ -21,7 +21,11 @@ def healthz() -> Any:
 
 @bp.get("/readyz")
 def readyz() -> Any:
-    """Answer 200 whenever the database answers, with the queue's and the mirror's state."""
+    """Answer 200 whenever the database answers, with the queue's and the mirror's state.
+
+    Parked outbox items (which no retry will send) are counted per kind under outbox.parked;
+    they call for a person, not for taking the service out of rotation.
+    """
     container = current_app.extensions["consent"]
     try:
         with container.session_factory() as session:

@@ -137,3 +137,70 @@ def test_worker_killed_mid_delivery_loses_nothing(settings: Any, smtp_sink: Any)
         assert len(ids) == 1, "a redelivery carries the same Message-ID"
     finally:
         container.close()
+
+
+def test_recipient_refused_for_good_is_parked_at_once_with_its_reason(
+    settings: Any, clock: Any, smtp_sink: Any
+) -> None:
+    from service.web import create_app
+
+    container = make_container(settings, clock, smtp_url=smtp_sink.url, mail_from="a@b.fi")
+    try:
+        opt_in(container)
+        smtp_sink.handler.refuse_recipients = "550 5.1.1 maija@example.fi: no such user"
+        container.worker().drain()
+        [row] = mail_rows(container)
+        assert (row.status, row.attempts) == ("dead", 1)
+        assert "refused the recipient for good (550)" in (row.last_error or "")
+        assert "maija" not in (row.last_error or ""), "no personal data in the reason"
+        smtp_sink.handler.refuse_recipients = None
+        clock.advance(days=1)
+        container.worker().drain()
+        assert mail_rows(container)[0].status == "dead" and smtp_sink.messages == []
+        ready = create_app(container=container).test_client().get("/readyz").get_json()
+        assert ready["outbox"]["parked"] == {"mail": 1}
+    finally:
+        container.close()
+
+
+def test_relaying_denied_is_our_configuration_and_is_retried(
+    settings: Any, clock: Any, smtp_sink: Any
+) -> None:
+    container = make_container(settings, clock, smtp_url=smtp_sink.url, mail_from="a@b.fi")
+    try:
+        opt_in(container)
+        smtp_sink.handler.refuse_recipients = "554 5.7.1 Relay access denied"
+        container.worker().drain()
+        [row] = mail_rows(container)
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert "554" in (row.last_error or "")
+        smtp_sink.handler.refuse_recipients = None
+        clock.advance(minutes=1)
+        container.worker().drain()
+        assert len(smtp_sink.wait_for(1)) == 1
+        assert mail_rows(container)[0].status == "done"
+    finally:
+        container.close()
+
+
+def test_message_that_cannot_be_built_is_parked_at_once_for_a_developer(
+    settings: Any, clock: Any, smtp_sink: Any, caplog: Any
+) -> None:
+    from service.domain import mail
+
+    container = make_container(settings, clock, smtp_url=smtp_sink.url, mail_from="a@b.fi")
+    try:
+        with container.uow() as uow:
+            # A letter this version cannot compose (queued by a newer one, say).
+            mail.queue_unrendered(uow.session, "no-such-letter", {}, key="k", sender="a@b.fi",
+                                  to="maija@example.fi", contact_id=None, now=clock.now())
+            uow.commit()
+        container.worker().drain()
+        [row] = mail_rows(container)
+        assert (row.status, row.attempts) == ("dead", 1)
+        assert (row.last_error or "").startswith("the message cannot be built (KeyError in ")
+        assert "maija" not in (row.last_error or "")
+        assert not any(r.exc_info for r in caplog.records if r.name == "consent.worker")
+        assert smtp_sink.messages == []
+    finally:
+        container.close()
