@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from service.domain.inbound import body_key
 from service.domain.sources import FormSubmission, SourceKind
@@ -125,15 +126,15 @@ class EvidenceKeys:
 
 
 # What each add-on sends about the visitor, read from its own source (see the fixtures in
-# tests/fixtures/clients/ for where each shape comes from). WPForms sends only what the admin
-# maps: the README asks for the keys ip, user_agent and page_url (smart tags).
+# tests/fixtures/clients/ for where each shape comes from).
 EVIDENCE_KEYS: dict[SourceKind, EvidenceKeys] = {
     # CF7 to Webhook adds the special mail tags the admin lists, keyed by the tag's name.
-    SourceKind.CF7: EvidenceKeys(("_remote_ip",), ("_user_agent",), ("_url",)),
-    SourceKind.WPFORMS: EvidenceKeys(
-        ("ip", "user_ip", "_remote_ip"), ("user_agent",), ("page_url", "url", "_url"),
-        ("entry_id",),
-    ),
+    # A tag given a name of its own ([_remote_ip ip]) arrives under that name.
+    SourceKind.CF7: EvidenceKeys(("_remote_ip", "ip"), ("_user_agent", "user_agent"),
+                                 ("_url", "url", "page_url")),
+    # WPForms sends from a background task after the visit, so smart tags such as {user_ip}
+    # name the server, not the visitor: only the entry id (the {entry_id} smart tag) is read.
+    SourceKind.WPFORMS: EvidenceKeys(submission_id=("entry_id",)),
     # Advanced Data keys the meta by id; the default shape by its (English) label.
     SourceKind.ELEMENTOR: EvidenceKeys(
         ("meta[remote_ip][value]", "Remote IP"), ("meta[user_agent][value]", "User Agent"),
@@ -156,16 +157,19 @@ def parse_delivery(
     """Turn one plugin delivery into a FormSubmission (fields, visitor metadata, delivery key).
 
     A delivery with an id of its own (an entry id) is known by that id; one without is known by
-    the bytes that arrived.
+    what arrived: a JSON body's bytes, a form's fields in order.
     """
-    flat = flatten_json(json_body) if json_body is not None else flatten_form(form_pairs or [])
+    pairs = list(form_pairs or [])
+    flat = flatten_json(json_body) if json_body is not None else flatten_form(pairs)
     if kind == SourceKind.WPFORMS:
         flat = _split_wpforms(flat)
     elif kind == SourceKind.ELEMENTOR:
         flat = _elementor(flat)
     keys = EVIDENCE_KEYS.get(kind, EvidenceKeys())
     submission_id = _first(flat, *keys.submission_id)
-    key = f"id:{submission_id}" if submission_id else body_key(raw)
+    # A form's content, not its framing: a browser picks a new multipart boundary each time.
+    content = raw if json_body is not None else urlencode(pairs).encode("utf-8")
+    key = f"id:{submission_id}" if submission_id else body_key(content)
     user_agent = _first(flat, *keys.user_agent)
     return FormSubmission(
         fields=flat, delivery_key=key, visitor_ip=_ip_address(_first(flat, *keys.ip)),
