@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, text
+from sqlalchemy import Table, TextualSelect, bindparam, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -103,20 +103,29 @@ def find_contact(session: Session, public_id: str, *, lock: bool = False) -> Con
 # The one way a contact is created for an address (opt-in, verbal consent, import). Plain SQL
 # that SQLite (3.35+) and PostgreSQL both read; SQLAlchemy's dialect insert() with on_conflict
 # would be compiled anew on every call (it is not cached).
-_UPSERT_CONTACT = (
-    text(
-        # The column names come from the model, never from input.
-        "INSERT INTO contacts (public_id, email, email_key, name, phone, language, soft_bounces,"  # noqa: S608
-        " created_at, updated_at)"
-        " VALUES (:public_id, :email, :email_key, :name, :phone, :language, 0, :now, :now)"
-        " ON CONFLICT (email_key) DO UPDATE SET"
-        " name = COALESCE(contacts.name, excluded.name),"
-        " phone = COALESCE(contacts.phone, excluded.phone)"
-        " RETURNING " + ", ".join(column.name for column in Contact.__table__.columns)
+def _upsert_contact(on_conflict: str) -> TextualSelect:
+    return (
+        text(
+            # The column names come from the model, never from input.
+            "INSERT INTO contacts (public_id, email, email_key, name, phone, language,"  # noqa: S608
+            " soft_bounces, created_at, updated_at)"
+            " VALUES (:public_id, :email, :email_key, :name, :phone, :language, 0, :now, :now)"
+            " ON CONFLICT (email_key) DO UPDATE SET " + on_conflict +
+            " RETURNING " + ", ".join(column.name for column in Contact.__table__.columns)
+        )
+        .bindparams(bindparam("now", type_=UTCDateTime()))
+        .columns(*Contact.__table__.columns)
     )
-    .bindparams(bindparam("now", type_=UTCDateTime()))
-    .columns(*Contact.__table__.columns)
+
+
+# A known address has its missing name and phone filled in, never overwritten...
+_UPSERT_CONTACT = _upsert_contact(
+    "name = COALESCE(contacts.name, excluded.name),"
+    " phone = COALESCE(contacts.phone, excluded.phone)"
 )
+# ...or, when whoever asks has not shown they own the address, left as it is (the no-op update
+# still locks and returns the row).
+_UPSERT_CONTACT_UNCHANGED = _upsert_contact("email_key = contacts.email_key")
 # (attribute, column) of every mapped column of Contact, to make an object of a returned row.
 _CONTACT_ATTRIBUTES = tuple(
     (prop.key, prop.columns[0].name) for prop in Contact.__mapper__.column_attrs
@@ -131,16 +140,19 @@ def upsert_contact(
     phone: str | None,
     language: str,
     now: datetime,
+    fill_gaps: bool = True,
 ) -> tuple[Contact, bool]:
     """Return the contact for the address, locked, and whether it was created just now.
 
-    One statement whatever happens: a new address is inserted; a known one only has its missing
-    name and phone filled in (what a stranger's form post says must not overwrite what we hold).
-    Safe when many requests race for one address.
+    One statement whatever happens: a new address is inserted with the name and phone given; a
+    known one has its missing name and phone filled in (never overwritten) when fill_gaps, else
+    it is left as it is: details from someone who has not shown they own the address (an
+    opt-in before its confirmation) must not land on a record. Safe when many requests race for
+    one address.
     """
     public_id = str(uuid.uuid4())
     row = session.execute(
-        _UPSERT_CONTACT,
+        _UPSERT_CONTACT if fill_gaps else _UPSERT_CONTACT_UNCHANGED,
         {"public_id": public_id, "email": address.display, "email_key": address.key,
          "name": name, "phone": phone, "language": language, "now": now},
     ).one()._mapping
@@ -157,6 +169,19 @@ def upsert_contact(
         make_transient_to_detached(contact)
         session.add(contact)
     return contact, contact.public_id == public_id
+
+
+def submitted_fields(session: Session, event_id: int, contact_id: int) -> dict[str, Any]:
+    """Return what was submitted with one of the contact's events (its evidence), if still held."""
+    raw = session.scalar(
+        select(Evidence.fields_json).where(
+            Evidence.event_id == event_id, Evidence.contact_id == contact_id
+        )
+    )
+    if not raw:
+        return {}
+    fields = json.loads(raw)
+    return fields if isinstance(fields, dict) else {}
 
 
 def subscription(

@@ -138,7 +138,9 @@ def queue_confirmation(
     return mail.queue_unrendered(
         session,
         CONFIRMATION,
-        {"to_name": contact.name, "language": contact.language, "confirm_url": confirm_url},
+        # Nothing the requester typed but the address: whoever asks need not own it, and a
+        # name would let a stranger put words (and links) into mail the practice signs.
+        {"language": contact.language, "confirm_url": confirm_url},
         key=key,
         sender=deps.practice.mail_from,
         to=contact.email,
@@ -150,13 +152,12 @@ def queue_confirmation(
 def _confirmation(deps: Deps, to: str, details: Mapping[str, Any]) -> mail.Letter:
     lang = str(details["language"])
     org = deps.practice.organization
-    name = details.get("to_name")
     confirm_url = str(details["confirm_url"])
-    body = t(lang, "mail.confirm.body", name=_greeting_name(name), org=org, address=to,
-             link=confirm_url)
+    # No greeting by name and no display name, even for mail queued before this rule.
+    body = t(lang, "mail.confirm.body", name="", org=org, address=to, link=confirm_url)
     return mail.Letter(
         to=to,
-        to_name=name,
+        to_name=None,
         language=lang,
         subject=t(lang, "mail.confirm.subject", org=org),
         paragraphs=body.split("\n\n"),

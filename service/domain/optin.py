@@ -163,9 +163,11 @@ def request_opt_in(
     with uow:
         session = uow.session
         notice = ledger.resolve_notice(session, form.notice, form.language)
+        # Whoever asks has not shown they own the address: a known contact keeps what it has,
+        # and the name and phone asked with apply when the owner confirms (confirm_opt_in).
         contact, created = ledger.upsert_contact(
             session, form.address, name=form.name, phone=form.phone,
-            language=form.language, now=now,
+            language=form.language, now=now, fill_gaps=False,
         )
         # The rows read here are locked and kept in hand, not read again. A contact created
         # just now has no subscriptions yet, and nobody else can see it.
@@ -276,17 +278,37 @@ def linked_contact(session: Session, public_id: str, *, lock: bool = False) -> C
     return contact
 
 
-def _confirm_payload(deps: Deps, token: str) -> tuple[str, list[str]]:
+def _confirm_payload(deps: Deps, token: str) -> tuple[str, list[str], int | None]:
+    """Return the contact, the channels and the requested event a confirmation link names."""
     payload = verify_link(deps, Purpose.CONFIRM, token)
-    contact_id, channels = payload.get("c"), payload.get("ch")
+    contact_id, channels, request = payload.get("c"), payload.get("ch"), payload.get("r")
     if not isinstance(contact_id, str) or not isinstance(channels, list):
         raise LinkNotUsable("invalid")
-    return contact_id, [c for c in channels if c in ("email", "sms")]
+    request_id = request if isinstance(request, int) and not isinstance(request, bool) else None
+    return contact_id, [c for c in channels if c in ("email", "sms")], request_id
+
+
+def _apply_requested_details(session: Session, contact: Contact, request_id: int | None) -> None:
+    """Fill the contact's missing name and phone from the opt-in its owner just confirmed.
+
+    The details come from that opt-in's own evidence (what was submitted), so nothing a later
+    stranger typed can slip in; what the contact already has is never overwritten.
+    """
+    if request_id is None or (contact.name is not None and contact.phone is not None):
+        return
+    submitted = ledger.submitted_fields(session, request_id, contact.id)
+    if not submitted:
+        return
+    problems: list[FieldProblem] = []
+    if contact.name is None:
+        contact.name = parse_noting(parse_name, _text(submitted, "name", problems), problems)
+    if contact.phone is None:
+        contact.phone = parse_noting(parse_phone, _text(submitted, "phone", problems), problems)
 
 
 def view_confirmation(uow: UnitOfWork, deps: Deps, token: str) -> ConfirmationView:
     """Describe what confirming would do, changing nothing."""
-    public_id, channels = _confirm_payload(deps, token)
+    public_id, channels, _request = _confirm_payload(deps, token)
     with uow:
         contact = ledger.find_contact(uow.session, public_id)
         if contact is None or contact.erased_at is not None or contact.email is None:
@@ -307,7 +329,7 @@ def confirm_opt_in(
     uow: UnitOfWork, deps: Deps, token: str, context: RequestContext
 ) -> ConfirmationView:
     """Confirm the pending channels named by a valid confirmation token; a repeat is harmless."""
-    public_id, channels = _confirm_payload(deps, token)
+    public_id, channels, request_id = _confirm_payload(deps, token)
     now = deps.clock.now()
     with uow:
         session = uow.session
@@ -334,6 +356,8 @@ def confirm_opt_in(
             if channel == Channel.EMAIL.value:
                 confirmed_email = True
                 welcome_key = f"welcome:{contact.public_id}:{event.id}"
+        if confirmed_email:
+            _apply_requested_details(session, contact, request_id)
         if contact.email_undeliverable_at is not None and confirmed_email:
             # Confirming proves the address works again.
             contact.email_undeliverable_at = None
