@@ -1,6 +1,8 @@
-"""Bounces and spam complaints reported by the email provider.
+"""Bounces, spam complaints and unsubscribes reported by the email provider.
 
-A complaint withdraws email consent (method provider_complaint); a hard bounce marks the address
+A complaint withdraws email consent (a complained event, method provider_complaint); so does an
+unsubscribe the provider handled itself (a withdrawn event, method provider_unsubscribe); a
+hard bounce marks the address
 undeliverable, which takes it off the register until the address is corrected or the person
 opts in again; soft bounces are counted. Each provider event is applied once, by its id.
 """
@@ -28,7 +30,13 @@ class Outcome(enum.StrEnum):
     HARD_BOUNCE = "hard_bounce"
     SOFT_BOUNCE = "soft_bounce"
     COMPLAINT = "complaint"
+    # The person unsubscribed through the provider's own link, or the clinic's staff suppressed
+    # the address at the provider: either way the clinic must stop mailing them.
+    UNSUBSCRIBE = "unsubscribe"
     OTHER = "other"
+
+
+PROVIDER_WITHDRAWAL_METHOD = Method.PROVIDER_UNSUBSCRIBE
 
 
 @dataclass(frozen=True)
@@ -58,13 +66,25 @@ def apply_provider_events(
     events: Sequence[ProviderEvent],
     *,
     sending_ip: str | None = None,
+    delivery_key: str | None = None,
 ) -> AppliedEvents:
-    """Apply bounces and complaints in one transaction, each provider event at most once."""
+    """Apply bounces and complaints in one transaction, each provider event at most once.
+
+    delivery_key is a one-time key of the delivery itself (Mailgun's signature token): when it
+    was seen before, the delivery is a replay and nothing in it is applied, whatever its events.
+    """
     now = deps.clock.now()
     applied = duplicates = unknown = ignored = 0
     actor = Actor(ActorType.PROVIDER, provider)
     with uow:
         session = uow.session
+        if delivery_key is not None and not inbound.first_delivery(
+            session, f"email:{provider}", delivery_key, now=now
+        ):
+            uow.commit()
+            log.warning("%s delivery replayed (%s seen before); nothing applied",
+                        provider, delivery_key[:40])
+            return AppliedEvents(duplicates=len(events))
         for item in events:
             if item.outcome == Outcome.OTHER:
                 ignored += 1
@@ -76,15 +96,20 @@ def apply_provider_events(
             if contact is None:
                 unknown += 1
                 continue
+            said = f" ({item.detail})" if item.detail else ""
             evidence = EvidenceData(source_ip=sending_ip,
-                                    note=f"{provider} event {item.event_id}"[:500])
+                                    note=f"{provider} event {item.event_id}{said}"[:500])
             channel = Channel.EMAIL.value
-            if item.outcome == Outcome.COMPLAINT:
+            if item.outcome in (Outcome.COMPLAINT, Outcome.UNSUBSCRIBE):
                 sub = ledger.subscription(session, contact, channel, lock=True)
                 if sub is not None and sub.state != SubscriptionState.UNSUBSCRIBED:
-                    ledger.record(session, contact, channel, EventKind.COMPLAINED,
-                                  Method.PROVIDER_COMPLAINT, actor, now=now, evidence=evidence,
-                                  source=provider)
+                    kind, method = (
+                        (EventKind.COMPLAINED, Method.PROVIDER_COMPLAINT)
+                        if item.outcome == Outcome.COMPLAINT
+                        else (EventKind.WITHDRAWN, PROVIDER_WITHDRAWAL_METHOD)
+                    )
+                    ledger.record(session, contact, channel, kind, method, actor, now=now,
+                                  evidence=evidence, source=provider)
             elif item.outcome == Outcome.HARD_BOUNCE:
                 if contact.email_undeliverable_at is None:
                     contact.email_undeliverable_at = now

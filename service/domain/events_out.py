@@ -84,15 +84,30 @@ class TargetRefused(EndpointProblem):
 
 # --- SSRF policy ------------------------------------------------------------------------
 
+# IPv6 forms that carry an IPv4 address the packets end up at: judged by that address, or
+# 2002:7f00:1:: (6to4 of 127.0.0.1) would pass as a global IPv6 address.
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
-def refusal_reason(address: str) -> str | None:
-    """Say why an IP address is no place to send events to unless allowed (None: public)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%")[0])
-    except ValueError:
-        return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """Return the IPv4 addresses an IPv6 address stands for (mapped, 6to4, Teredo, NAT64)."""
+    if ip.ipv4_mapped is not None:
+        return (ip.ipv4_mapped,)
+    if ip.sixtofour is not None:
+        return (ip.sixtofour,)
+    if ip.teredo is not None:
+        return ip.teredo  # (server, client): both are reached on the way
+    last32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in NAT64_WELL_KNOWN:
+        return (last32,)
+    if ip in IPV4_COMPATIBLE and int(ip) > 1:  # :: and ::1 are themselves
+        return (last32,)
+    return ()
+
+
+def _reason_v4_or_v6(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
@@ -102,6 +117,22 @@ def refusal_reason(address: str) -> str | None:
     if ip.is_private or not ip.is_global:
         return "private"
     return None
+
+
+def refusal_reason(address: str) -> str | None:
+    """Say why an IP address is no place to send events to unless allowed (None: public)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in NAT64_LOCAL_USE:
+            return "private"  # a network-specific translator: what it reaches is local
+        carried = embedded_ipv4(ip)
+        if carried:
+            reasons = [_reason_v4_or_v6(v4) for v4 in carried]
+            return next((r for r in reasons if r), None)
+    return _reason_v4_or_v6(ip)
 
 
 def check_target(url: str, addresses: Sequence[str], *, allow_private: bool) -> None:
@@ -414,8 +445,12 @@ class WebhookSender(Protocol):
     """Sign and POST one delivery; the adapter lives in webhooks/."""
 
     def send(self, url: str, message_id: str, timestamp: int, body: bytes,
-             secrets: Sequence[str]) -> Reply:
-        """POST the body with Standard Webhooks headers; raise Unreachable when no answer."""
+             secrets: Sequence[str], *, addresses: Sequence[str]) -> Reply:
+        """POST the body with Standard Webhooks headers; raise Unreachable when no answer.
+
+        Connect only to addresses (those the SSRF policy checked), never to what the host
+        resolves to by then; TLS is still verified against the URL's host name.
+        """
         ...
 
 
@@ -466,10 +501,15 @@ class DeliveryService:
         retry_after: timedelta | None = None
         refused = False
         try:
-            check_target(url, self.resolve(urlsplit(url).hostname or ""),
-                         allow_private=allow_private)
+            # Resolved once: the sender connects to the addresses checked here, so a name that
+            # answers differently a moment later (DNS rebinding) cannot steer the POST.
+            host = urlsplit(url).hostname or ""
+            addresses = list(self.resolve(host))
+            if not addresses:
+                raise Unreachable(f"{host} does not resolve")
+            check_target(url, addresses, allow_private=allow_private)
             reply = self.sender.send(url, message_id, int(self.clock.now().timestamp()), body,
-                                     keys)
+                                     keys, addresses=addresses)
             status, retry_after = reply.status_code, reply.retry_after
         except TargetRefused as exc:
             error, refused = f"refused: {exc}", True

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from flask_limiter import Limiter
 from service.bootstrap import Container
 from service.domain import deliverability, sources
 from service.domain.sources import PROVIDER_KINDS, SourceConfig, SourceKind
+from service.web import inputs
 from service.web.access_log import SECRET_PARAM
 from webhooks import forms, providers, sns
 
@@ -39,6 +39,8 @@ class InboundAdapters:
 
     sns_cert_fetcher: sns.CertFetcher
     sns_confirm: Callable[[str], None]
+    # The roots an SNS signing certificate must chain to; None: the certifi bundle.
+    sns_trust_roots: sns.TrustRoots | None = None
 
 
 def presented_tokens() -> list[str | None]:
@@ -64,8 +66,8 @@ def _unauthorized() -> Any:
 
 def _json_body(raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        return inputs.loads(raw)
+    except ValueError:  # not UTF-8, not JSON, or nested too deep
         return None
 
 
@@ -141,10 +143,19 @@ def build_blueprint(container: Container, limiter: Limiter) -> Blueprint:
         except providers.NotAuthentic as exc:
             log.warning("%s delivery refused: %s; nothing changed", provider, exc)
             return _unauthorized()
+        except providers.ProviderUnavailable as exc:
+            # Neither genuine nor forged yet: a 5xx makes the provider deliver it again.
+            log.warning("%s delivery not handled: %s", provider, exc)
+            return jsonify({"error": "unavailable",
+                            "message": "cannot check this delivery now; send it again"}), 503
         if events is None:
             return jsonify({"status": "ok"}), 200
+        # Mailgun's signature covers its one-time token, not the event: a token is used once.
+        replay_key = providers.mailgun_replay_key(body) \
+            if config.kind == SourceKind.MAILGUN else None
         result = deliverability.apply_provider_events(
-            container.uow(), container.deps, provider, events, sending_ip=request.remote_addr
+            container.uow(), container.deps, provider, events, sending_ip=request.remote_addr,
+            delivery_key=replay_key,
         )
         return jsonify({"status": "ok", "applied": result.applied,
                         "duplicates": result.duplicates, "unknown": result.unknown,
@@ -158,7 +169,8 @@ def build_blueprint(container: Container, limiter: Limiter) -> Blueprint:
             adapters_now: InboundAdapters = current_app.extensions[EXTENSION]
             outcome = providers.handle_sns(
                 body, topic_arns=config.topic_arns, fetch_cert=adapters_now.sns_cert_fetcher,
-                confirm=adapters_now.sns_confirm,
+                confirm=adapters_now.sns_confirm, now=container.clock.now(),
+                trust_roots=adapters_now.sns_trust_roots,
             )
             return outcome.events if outcome.kind == "notification" else None
         if kind == SourceKind.MAILGUN:

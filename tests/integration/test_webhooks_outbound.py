@@ -4,43 +4,58 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
 
 from service.domain import events_out
 from service.domain.models import WebhookDelivery, WebhookEndpoint
+from tests.tls_support import issue, make_ca
 from tests.webhook_support import add_source, subscribed
 from webhooks import standard_webhooks
-from webhooks.outbound import register_delivery, resolve_host
+from webhooks.outbound import RequestsSender, register_delivery, resolve_host
 
 OPT_IN = {"email": "maija@example.fi", "consent": True}
 
 
 class Receiver:
-    """An HTTP endpoint on loopback that verifies every delivery and answers as scripted."""
+    """An HTTP endpoint on loopback that verifies every delivery and answers as scripted.
 
-    def __init__(self, port: int = 0) -> None:
+    With a TLS context it answers HTTPS and notes the name each client asked for (SNI).
+    """
+
+    def __init__(self, port: int = 0, *, tls: ssl.SSLContext | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.secret = ""
         self.now = 0
         self.replies: list[tuple[int, dict[str, str], float]] = []
         self.received: list[dict[str, Any]] = []
+        self.server_names: list[str | None] = []
+        self.hits = 0  # every POST that arrived, verified or not
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                receiver.hits += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 status, headers, delay = (receiver.replies.pop(0) if receiver.replies
                                           else (200, {}, 0.0))
                 standard_webhooks.verify(receiver.secret, dict(self.headers), body,
                                          now=receiver.now)
                 receiver.received.append({"id": self.headers["webhook-id"],
-                                          "body": json.loads(body), "status": status})
+                                          "body": json.loads(body), "status": status,
+                                          "raw": body, "headers": dict(self.headers)})
                 time.sleep(delay)
                 try:
                     self.send_response(status)
@@ -55,7 +70,12 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        scheme = "http"
+        if tls is not None:
+            tls.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://{host}:{self.server.server_port}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -274,7 +294,7 @@ def test_a_host_that_later_resolves_to_a_private_address_gets_nothing(
     sent: list[str] = []
 
     class Recorder:
-        def send(self, url: str, *args: Any) -> events_out.Reply:
+        def send(self, url: str, *args: Any, **kwargs: Any) -> events_out.Reply:
             sent.append(url)
             return events_out.Reply(200)
 
@@ -304,3 +324,106 @@ def test_contact_erased_scrubs_queued_personal_data_and_names_only_the_id(
                                                              "contact.erased"]
     with container.session_factory() as session:
         assert session.scalar(select(WebhookEndpoint.disabled_at)) is None
+
+
+def test_deliveries_verify_with_the_standard_webhooks_reference_library(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    # The reference library checks the timestamp against the real clock.
+    container.clock.current = datetime.now(UTC)
+    receiver.now = int(container.clock.now().timestamp())
+    secret = _endpoint(container, receiver.url)
+    [endpoint] = events_out.list_endpoints(container.uow())
+    rotated = events_out.rotate_secret(container.uow(), endpoint.id, now=container.clock.now())
+    receiver.secret = rotated
+    assert client.post("/api/v1/subscribe", json=OPT_IN).status_code == 202
+    _drain(container)
+    [got] = receiver.received
+    for key in (secret, rotated):  # both sign while the old one is being retired
+        assert Webhook(key).verify(got["raw"], got["headers"]) == got["body"]
+    tampered = got["raw"].replace(b"consent.requested", b"consent.confirmed")
+    with pytest.raises(Exception, match="No matching signature"):
+        Webhook(secret).verify(tampered, got["headers"])
+
+
+class RebindingDns:
+    """DNS with a zero TTL that answers a public address first, then loopback."""
+
+    def __init__(self, public_answers: int) -> None:
+        self.public_answers = public_answers
+        self.asked: list[str] = []
+
+    def __call__(self, host: str) -> list[str]:
+        self.asked.append(host)
+        return ["93.184.215.14"] if len(self.asked) <= self.public_answers else ["127.0.0.1"]
+
+
+def test_dns_rebinding_after_the_check_cannot_reach_a_local_listener(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    # "localhost" resolves to the listener for anyone who asks the system again.
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    dns = RebindingDns(public_answers=2)  # adding the endpoint, then checking the delivery
+    receiver.secret = events_out.add_endpoint(container.uow(), url, ["all"],
+                                              now=container.clock.now(), resolve=dns)[1]
+    service = events_out.DeliveryService(container.session_factory, container.clock,
+                                         RequestsSender(timeout=1.0), resolve=dns)
+    container.extra_handlers[events_out.DELIVERY_KIND] = service.deliver
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    assert receiver.hits == 0
+    assert dns.asked == ["localhost", "localhost"]  # once to add, once per delivery
+    [delivery] = events_out.list_deliveries(container.uow())
+    [attempt] = delivery.attempts
+    assert attempt.status_code is None and "refused" not in (attempt.error or "")
+
+
+@pytest.fixture
+def tls_receiver(container: Any, tmp_path: Path) -> Iterator[tuple[Receiver, str]]:
+    """An HTTPS receiver on loopback whose certificate is for hooks.example.test only."""
+    now = datetime.now(UTC)
+    ca_key, ca = make_ca("Test Web CA", now)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = issue(ca_key, ca, key.public_key(), "hooks.example.test",
+                 not_before=now - timedelta(days=1), not_after=now + timedelta(days=30))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = Receiver(tls=context, host="hooks.example.test")
+    server.now = int(container.clock.now().timestamp())
+    yield server, str(tmp_path / "ca.pem")
+    server.stop()
+
+
+def test_a_checked_address_is_reached_with_tls_verified_for_the_host_name(
+    client: Any, container: Any, tls_receiver: tuple[Receiver, str]
+) -> None:
+    server, ca_bundle = tls_receiver
+    dns = {"hooks.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]}
+    server.secret = events_out.add_endpoint(
+        container.uow(), server.url, ["consent.requested"], now=container.clock.now(),
+        resolve=dns.__getitem__, allow_private=True)[1]
+    # Same address, a name the certificate does not cover: TLS must fail.
+    wrong = server.url.replace("hooks.example.test", "other.example.test")
+    events_out.add_endpoint(container.uow(), wrong, ["consent.requested"],
+                            now=container.clock.now(), resolve=dns.__getitem__,
+                            allow_private=True)
+    service = events_out.DeliveryService(container.session_factory, container.clock,
+                                         RequestsSender(timeout=5, verify=ca_bundle),
+                                         resolve=dns.__getitem__)
+    container.extra_handlers[events_out.DELIVERY_KIND] = service.deliver
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    _drain(container)
+    [got] = server.received
+    port = server.url.rsplit(":", 1)[1].split("/")[0]
+    assert got["headers"]["Host"] == f"hooks.example.test:{port}"
+    assert "hooks.example.test" in server.server_names
+    assert "other.example.test" in server.server_names  # it was asked, and refused
+    by_endpoint = {d.endpoint_id: d for d in events_out.list_deliveries(container.uow())}
+    good, bad = by_endpoint[1], by_endpoint[2]
+    assert good.status == "delivered"
+    assert bad.status == "pending" and "TLS" in (bad.attempts[0].error or "")

@@ -109,3 +109,30 @@ def test_mapping_joins_first_and_last_name_and_matches_labels_case_blind() -> No
     submission = sources.FormSubmission(fields=fields, delivery_key="k")
     ours = sources.to_opt_in_fields(source, submission)
     assert ours["email"] == "m@example.fi" and ours["name"] == "Maija M"
+
+
+@pytest.mark.parametrize("address", [
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::127.0.0.1",  # IPv4-compatible (deprecated, still parsed)
+    "2001:0:5db8:d70e:0:0:80ff:fffe",  # Teredo, client 127.0.0.1
+])
+def test_ipv6_forms_that_carry_a_loopback_ipv4_address_are_refused(address: str) -> None:
+    assert events_out.refusal_reason(address) == "loopback"
+    with pytest.raises(events_out.TargetRefused, match="loopback"):
+        events_out.check_target("https://hooks.example.com/hook", ["93.184.215.14", address],
+                                allow_private=False)
+
+
+@pytest.mark.parametrize(("address", "reason"), [
+    ("2002:a9fe:a9fe::", "link-local"),  # 6to4 of the cloud metadata address
+    ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+    ("64:ff9b:1::5db8:d70e", "private"),  # local-use NAT64: reaches a network of its own
+    ("2002:5db8:d70e::", None),  # 6to4 of a public address
+    ("64:ff9b::5db8:d70e", None),  # NAT64 (DNS64 on an IPv6-only host) of a public address
+])
+def test_ipv6_forms_are_judged_by_the_ipv4_address_they_reach(
+    address: str, reason: str | None
+) -> None:
+    assert events_out.refusal_reason(address) == reason
