@@ -8,15 +8,16 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.domain import audit
 from service.domain.ledger import Actor
-from service.domain.models import ActorType, ApiKey
+from service.domain.models import ActorType, ApiKey, AuditEntry
 from service.domain.normalize import FieldProblem, InvalidInput
 from service.domain.uow import UnitOfWork
 
@@ -24,6 +25,11 @@ KEY_PREFIX = "crk_"
 # 32 random bytes: far beyond guessing, so a fast hash (not a password hash) is enough.
 KEY_BYTES = 32
 MAX_NAME = 100
+# Refused calls from one IP with one presented key (or none, or an unknown one) leave at most
+# one audit row in this time: anyone may send refused calls, and the audit log is append-only
+# (no counter can be kept in place), so without this an unauthenticated caller could grow it
+# without bound. The web layer also throttles refused calls per IP.
+REFUSAL_AUDIT_INTERVAL = timedelta(minutes=1)
 
 
 class Role(enum.StrEnum):
@@ -154,6 +160,22 @@ def bearer_secret(authorization: str | None) -> str | None:
     return value.strip()
 
 
+def _audit_refusal(session: Session, actor: Actor, *, ip: str | None, action: str, why: str,
+                   now: datetime) -> None:
+    """Audit a refused call unless this IP's refusals under this key were audited just now."""
+    recent = session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.occurred_at > now - REFUSAL_AUDIT_INTERVAL,
+            AuditEntry.action == "api.denied",
+            AuditEntry.ip.is_not_distinct_from(ip),
+            AuditEntry.actor_id.is_not_distinct_from(actor.id),
+        ).limit(1)
+    )
+    if recent is None:
+        audit.append(session, actor, "api.denied", ip=ip, detail={"action": action, "why": why},
+                     now=now)
+
+
 def authorize(
     uow: UnitOfWork,
     secret: str | None,
@@ -165,7 +187,11 @@ def authorize(
     detail: Mapping[str, Any] | None = None,
     audit_success: bool = True,
 ) -> KeyInfo:
-    """Check a presented key for a role and audit the attempt, allowed or not."""
+    """Check a presented key for a role and audit the attempt, allowed or not.
+
+    Refusals are audited at most once a minute per IP and presented key (see
+    REFUSAL_AUDIT_INTERVAL).
+    """
     with uow:
         session = uow.session
         row = None
@@ -176,9 +202,8 @@ def authorize(
             if row is not None and not hmac.compare_digest(row.key_hash, candidate):
                 row = None
         if row is None:
-            audit.append(session, Actor(ActorType.API_KEY), "api.denied", ip=ip,
-                         detail={"action": action, "why": "unknown key" if secret else "no key"},
-                         now=now)
+            _audit_refusal(session, Actor(ActorType.API_KEY), ip=ip, action=action,
+                           why="unknown key" if secret else "no key", now=now)
             uow.commit()
             raise NotAuthenticated()
         info = _info(row)
@@ -188,8 +213,7 @@ def authorize(
         elif RANK[Role(row.role)] < RANK[needed]:
             refusal = "role"
         if refusal is not None:
-            audit.append(session, info.actor, "api.denied", ip=ip,
-                         detail={"action": action, "why": refusal}, now=now)
+            _audit_refusal(session, info.actor, ip=ip, action=action, why=refusal, now=now)
             uow.commit()
             raise NotAllowed(refusal)
         row.last_used_at = now

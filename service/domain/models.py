@@ -91,6 +91,8 @@ class Method(enum.StrEnum):
     STAFF_ON_REQUEST = "staff_on_request"
     PROVIDER_BOUNCE = "provider_bounce"
     PROVIDER_COMPLAINT = "provider_complaint"
+    # The person unsubscribed through the mail provider's own link (or was suppressed there).
+    PROVIDER_UNSUBSCRIBE = "provider_unsubscribe"
     CONFIRMATION_LINK = "confirmation_link"
     UNDO_LINK = "undo_link"
     RECEIPT_DISPUTE = "receipt_dispute"
@@ -309,6 +311,9 @@ class StaffAccount(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Every signed-in session carries the epoch it began in; raising it ends them all at once
+    # (logout, password change, TOTP reset, disabling): cookie sessions cannot be deleted.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class ContactCorrection(Base):

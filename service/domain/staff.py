@@ -59,6 +59,8 @@ class StaffInfo:
     locked_until: datetime | None
     last_login_at: datetime | None
     created_at: datetime
+    # A signed-in session counts only while it carries this number (see _end_sessions).
+    session_epoch: int = 0
 
     @property
     def actor(self) -> Actor:
@@ -100,7 +102,12 @@ class Enrolment:
 def _info(row: StaffAccount) -> StaffInfo:
     return StaffInfo(row.id, row.name, row.is_admin, row.totp_enabled_at is not None,
                      row.disabled_at is not None, row.locked_until, row.last_login_at,
-                     row.created_at)
+                     row.created_at, row.session_epoch or 0)
+
+
+def _end_sessions(row: StaffAccount) -> None:
+    """End every session of the account: each carries the old epoch, which no longer matches."""
+    row.session_epoch = (row.session_epoch or 0) + 1
 
 
 def totp_required(account: StaffInfo | StaffAccount, policy: str) -> bool:
@@ -137,7 +144,7 @@ def create_account(uow: UnitOfWork, deps: Deps, name: str, password: str, *, adm
     now = deps.clock.now()
     with uow:
         row = StaffAccount(name=clean, password_hash=_hasher.hash(password), is_admin=admin,
-                           failed_logins=0, created_at=now)
+                           failed_logins=0, created_at=now, session_epoch=0)
         uow.session.add(row)
         try:
             uow.session.flush()
@@ -336,6 +343,9 @@ def set_disabled(uow: UnitOfWork, deps: Deps, account_id: int, disabled: bool, *
         row = _account_to_change(uow.session, account_id)
         if (row.disabled_at is not None) != disabled:
             row.disabled_at = now if disabled else None
+            if disabled:
+                # Otherwise enabling the account again would bring its old sessions back.
+                _end_sessions(row)
             audit.append(uow.session, actor, "staff.disable" if disabled else "staff.enable",
                          ip=ip, detail={"account": row.id}, now=now)
         info = _info(row)
@@ -345,10 +355,12 @@ def set_disabled(uow: UnitOfWork, deps: Deps, account_id: int, disabled: bool, *
 
 def reset_totp(uow: UnitOfWork, deps: Deps, account_id: int, *, actor: Actor,
                ip: str | None) -> StaffInfo:
-    """Remove an account's TOTP secret (a lost phone); it enrols again at the next login."""
+    """Remove an account's TOTP secret (a lost phone) and end its sessions; it enrols again."""
     now = deps.clock.now()
     with uow:
         row = _account_to_change(uow.session, account_id)
+        # Whoever holds the lost phone may hold a session too.
+        _end_sessions(row)
         row.totp_secret = None
         row.totp_enabled_at = None
         row.totp_last_step = None
@@ -361,8 +373,12 @@ def reset_totp(uow: UnitOfWork, deps: Deps, account_id: int, *, actor: Actor,
 
 
 def change_password(uow: UnitOfWork, deps: Deps, account_id: int, current: str, new: str, *,
-                    ip: str | None) -> None:
-    """Change one's own password after checking the current one (a failure counts as one)."""
+                    ip: str | None) -> StaffInfo:
+    """Change one's own password (the current one is checked; a failure counts as one).
+
+    Every session of the account ends; the caller may carry its own on with the returned
+    account's new session epoch, since it has just proven the password.
+    """
     check_password_rules(new)
     now = deps.clock.now()
     with uow:
@@ -377,9 +393,12 @@ def change_password(uow: UnitOfWork, deps: Deps, account_id: int, current: str, 
             uow.commit()
             raise LoginFailed() from None
         row.password_hash = _hasher.hash(new)
+        _end_sessions(row)
         audit.append(session, _info(row).actor, "staff.password", ip=ip,
                      detail={"account": row.id}, now=now)
+        info = _info(row)
         uow.commit()
+    return info
 
 
 def account_id_by_name(uow: UnitOfWork, name: str) -> int:
@@ -392,8 +411,18 @@ def account_id_by_name(uow: UnitOfWork, name: str) -> int:
     return int(found)
 
 
-def audit_logout(uow: UnitOfWork, deps: Deps, account: StaffInfo, *, ip: str | None) -> None:
-    """Record a logout."""
+def log_out(uow: UnitOfWork, deps: Deps, account: StaffInfo, *, ip: str | None) -> None:
+    """End every session of the account (a copied cookie included) and record the logout."""
     with uow:
+        row = uow.session.get(StaffAccount, account.id, with_for_update=True)
+        if row is not None:
+            _end_sessions(row)
         audit.append(uow.session, account.actor, "logout", ip=ip, now=deps.clock.now())
         uow.commit()
+
+
+def session_is_current(account: StaffInfo | None, epoch: object) -> bool:
+    """Tell whether a session that began in this epoch may go on (a live account, same epoch)."""
+    if account is None or account.disabled:
+        return False
+    return type(epoch) is int and epoch == account.session_epoch

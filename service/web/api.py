@@ -19,11 +19,28 @@ from service.web.public import read_fields
 
 REALM = 'Bearer realm="consent-register"'
 CSV_BATCH = 1000
+# Refused calls (401, 403) per caller IP, shared by the register API and the staff API: a
+# caller guessing keys is slowed down, and one whose key works is never counted. (While an IP
+# is over the limit, its calls are all answered 429 until the window ends.)
+REFUSED_CALL_LIMIT = "10/minute"
+REFUSED_CALL_SCOPE = "api-refused"
+
+
+def refused(response: Response) -> bool:
+    """Tell whether an answer refused the caller's key (it counts against the IP's limit)."""
+    return response.status_code in (401, 403)
+
+
+def throttle_refused_calls(limiter: Limiter, bp: Blueprint) -> None:
+    """Limit the blueprint's refused calls per caller IP, in one counter for every API."""
+    limiter.shared_limit(REFUSED_CALL_LIMIT, scope=REFUSED_CALL_SCOPE, key_func=client_ip,
+                         deduct_when=refused)(bp)
 
 
 def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
     """Return the API blueprint; every call is authorised and audited by key."""
     bp = Blueprint("api", __name__)
+    throttle_refused_calls(limiter, bp)
 
     def authorize(role: Role, action: str, detail: dict[str, Any] | None = None,
                   *, audit_success: bool = True) -> apikeys.KeyInfo:

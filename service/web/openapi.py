@@ -81,6 +81,8 @@ _KEY_ERRORS = {
             "content": {"application/json": {"schema": ERROR}}},
     "422": {"description": "invalid parameters or fields",
             "content": {"application/json": {"schema": ERROR}}},
+    "429": {"description": "too many refused calls (401, 403) from this address lately",
+            "headers": RETRY_AFTER, "content": {"application/json": {"schema": ERROR}}},
 }
 _RECIPIENT = {
     "type": "object",
@@ -168,7 +170,8 @@ PATHS["/unsubscribe/{token}"] = {
         "description": (
             "Body List-Unsubscribe=One-Click (urlencoded or multipart) or the page's button. "
             "No cookies or authorization: the signed token is the credential. Answers 200 "
-            "with no redirect; a repeat is harmless. Rate limited per token."
+            "with no redirect; a repeat is harmless. Rate limited per token; a token that is "
+            "not genuine is limited per caller address instead."
         ),
         "parameters": [{"name": "token", "in": "path", "required": True,
                         "schema": {"type": "string"}}],
@@ -223,18 +226,37 @@ PATHS["/api/v1/consents"] = {
         },
     }
 }
+_LOOKUP_ANSWERS = {
+    "200": {"description": "the contact: id, email, name, phone, flagged_reason, "
+                           "subscriptions (channel: state)"},
+    "404": {"description": "no live contact has this address"},
+    **_KEY_ERRORS,
+}
+PATHS["/api/v1/contacts/lookup"] = {
+    "post": {
+        "summary": "Find a contact by exact email address (logged)",
+        "description": "The address travels in the body, so it stays out of URLs and thus out "
+                       "of access logs, proxies' logs included.",
+        "security": [{"apiKey": []}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "object", "required": ["email"],
+                                            "properties": {"email": {"type": "string"}}}},
+            "application/x-www-form-urlencoded": {"schema": {
+                "type": "object", "required": ["email"],
+                "properties": {"email": {"type": "string"}}}}}},
+        "responses": _LOOKUP_ANSWERS,
+    }
+}
 PATHS["/api/v1/contacts"] = {
     "get": {
-        "summary": "Find a contact by exact email address (logged)",
+        "summary": "Find a contact by exact email address in the URL (logged; deprecated)",
+        "description": "Kept for existing callers. The address is part of the URL, which "
+                       "reverse proxies log: use POST /api/v1/contacts/lookup instead.",
+        "deprecated": True,
         "security": [{"apiKey": []}],
         "parameters": [{"name": "email", "in": "query", "required": True,
                         "schema": {"type": "string"}}],
-        "responses": {
-            "200": {"description": "the contact: id, email, name, phone, flagged_reason, "
-                                   "subscriptions (channel: state)"},
-            "404": {"description": "no live contact has this address"},
-            **_KEY_ERRORS,
-        },
+        "responses": _LOOKUP_ANSWERS,
     }
 }
 PATHS["/api/v1/contacts/{id}"] = {

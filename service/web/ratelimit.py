@@ -10,18 +10,39 @@ are reset when their key is next used, and the whole table is swept at most once
 
 Counters live in one process, as with `memory://`: several processes (gunicorn workers, several
 containers) each count on their own, so production uses CONSENT_RATELIMIT_STORAGE_URL=redis://...
+
+A shared storage that does not answer must not switch the limits off (the login throttle and
+the per-link limits are security controls), nor take the service down: while it is down,
+FallbackStorage counts in this process's memory, and returns to the shared storage once it
+answers again.
+Flask-Limiter's own `in_memory_fallback_enabled` cannot be used for this: it always falls back
+to the `limits` library's memory storage (the timer thread described above), and covers the
+check before a request but not a counter added after the answer (`deduct_when`), whose
+storage error would then fail the request.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from limits.storage import Storage
+from limits.storage import Storage, storage_from_string
 
 SCHEME = "consent-memory"
+FALLBACK_SCHEME = "consent-fallback"
 SWEEP_INTERVAL = 60.0
+# While the shared storage is down, how often (seconds) one request asks whether it is back.
+PROBE_INTERVAL = 10.0
+# A Redis that does not answer must hold no request for long (redis-py waits for the operating
+# system's connect timeout by default, two minutes on Linux). Options in the URL win.
+REDIS_TIMEOUTS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
+
+log = logging.getLogger("consent.web.ratelimit")
+T = TypeVar("T")
 
 
 class FixedWindowMemoryStorage(Storage):
@@ -98,9 +119,137 @@ class FixedWindowMemoryStorage(Storage):
         """Return how many keys are held (ended windows included until the next sweep)."""
         return len(self._counts)
 
+    def __bool__(self) -> bool:
+        """Be true even when empty: Flask-Limiter tests its storage for truth (not for None)."""
+        return True
+
+
+class FallbackStorage(Storage):
+    """The shared counters (Redis), or this process's own while the shared ones do not answer.
+
+    One warning is logged when counting falls back to this process, and one info line when
+    the shared storage answers again. Counts made meanwhile stay in the process they were made
+    in (a limit then holds per process, not across them); none are carried over.
+    """
+
+    STORAGE_SCHEME = [FALLBACK_SCHEME]  # noqa: RUF012 (the `limits` registry reads this list)
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, *,
+                 shared: str = "", probe_interval: float = PROBE_INTERVAL,
+                 **options: Any) -> None:
+        """Open the shared storage named by `shared` (options go to it) and an empty fallback."""
+        if not shared:
+            raise ValueError("FallbackStorage needs the URI of the shared storage")
+        if shared.partition("://")[0].lower() in REDIS_SCHEMES:
+            options = {**REDIS_TIMEOUTS, **options}
+        opened = storage_from_string(shared, **options)
+        if not isinstance(opened, Storage):
+            raise ValueError(f"{shared.partition('://')[0]}:// is an asyncio storage")
+        self._shared: Storage = opened
+        self._local = FixedWindowMemoryStorage()
+        self._probe_interval = float(probe_interval)
+        self._lock = threading.Lock()
+        self._down = False
+        self._next_probe = 0.0
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        """Nothing escapes: an error of the shared storage is a fall back, not a failure."""
+        return ValueError
+
+    @property
+    def shared_is_down(self) -> bool:
+        """Tell whether counting happens in this process for now."""
+        return self._down
+
+    def _shared_answers(self) -> bool:
+        try:
+            return bool(self._shared.check())
+        except self._shared.base_exceptions:
+            return False
+
+    def _current(self) -> Storage:
+        """Return where to count now; while the shared storage is down, probe it now and then."""
+        with self._lock:
+            if not self._down:
+                return self._shared
+            now = time.time()
+            if now < self._next_probe:
+                return self._local
+            # Set before probing, outside the lock: one request probes, the others go on.
+            self._next_probe = now + self._probe_interval
+        if not self._shared_answers():
+            return self._local
+        with self._lock:
+            if self._down:
+                self._down = False
+                self._local.reset()
+                log.info("rate-limit storage answers again; counting there again")
+        return self._shared
+
+    def _fall_back(self, exc: Exception) -> None:
+        with self._lock:
+            if not self._down:
+                self._down = True
+                self._next_probe = time.time() + self._probe_interval
+                # The error's type only: its text may hold the storage URL and its password.
+                log.warning("rate-limit storage does not answer (%s); counting in this "
+                            "process until it does", type(exc).__name__)
+
+    def _run(self, operation: Callable[[Storage], T]) -> T:
+        storage = self._current()
+        if storage is self._shared:
+            try:
+                return operation(storage)
+            except self._shared.base_exceptions as exc:
+                self._fall_back(exc)
+        return operation(self._local)
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Count amount more hits for key."""
+        return self._run(lambda s: s.incr(key, expiry, amount))
+
+    def get(self, key: str) -> int:
+        """Return the hits counted for key in its current window."""
+        return self._run(lambda s: s.get(key))
+
+    def get_expiry(self, key: str) -> float:
+        """Return when key's window ends."""
+        return self._run(lambda s: s.get_expiry(key))
+
+    def check(self) -> bool:
+        """Counting always works, shared or not."""
+        return True
+
+    def reset(self) -> int | None:
+        """Forget every counter, shared and local."""
+        self._local.reset()
+        return self._run(lambda s: s.reset())
+
+    def clear(self, key: str) -> None:
+        """Forget key's counter, shared and local."""
+        self._local.clear(key)
+        self._run(lambda s: s.clear(key))
+
+
+def _is_memory(configured: str) -> bool:
+    return configured.strip().lower().rstrip("/") in ("memory:", "memory")
+
 
 def storage_uri(configured: str) -> str:
-    """Return the storage URI to give the limiter: `memory://` becomes this module's storage."""
-    if configured.strip().lower().rstrip("/") in ("memory:", "memory"):
+    """Return the storage URI to give the limiter.
+
+    `memory://` becomes this module's in-process storage; a shared one (redis://...) is wrapped
+    in FallbackStorage, which storage_options names it to.
+    """
+    if _is_memory(configured):
         return f"{SCHEME}://"
-    return configured
+    return f"{FALLBACK_SCHEME}://"
+
+
+def storage_options(configured: str) -> dict[str, str | int]:
+    """Return the options to give the limiter with storage_uri's URI."""
+    if _is_memory(configured):
+        return {}
+    return {"shared": configured}

@@ -63,7 +63,7 @@ def init_app(app: Flask, container: Container, limiter: Limiter) -> None:
     from service.web import dispute, staff_api
 
     app.register_blueprint(build_blueprint(container, limiter))
-    app.register_blueprint(staff_api.build_blueprint(container))
+    app.register_blueprint(staff_api.build_blueprint(container, limiter))
     app.register_blueprint(dispute.build_blueprint(container, limiter))
 
 
@@ -120,8 +120,13 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
             flash(words(chosen, "login.expired"))
             return None
         account = staff.get_account(app_container.uow(), int(uid))
-        if account is None:
+        if not staff.session_is_current(account, session.get("epoch")):
+            # Logged out elsewhere, password changed, TOTP reset or account disabled: a copy
+            # of this cookie must stop working too, so the account's epoch decides, not the
+            # cookie.
             session.clear()
+            session["lang"] = chosen
+            flash(words(chosen, "login.expired"))
             return None
         g.staff = account
         session["seen_at"] = now
@@ -170,6 +175,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         session.clear()
         session.permanent = True
         session["uid"] = account.id
+        session["epoch"] = account.session_epoch
         session["auth_at"] = session["seen_at"] = now_ts()
         session["lang"] = chosen
         if isinstance(target, str) and target.startswith("/staff/") and "//" not in target:
@@ -212,6 +218,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         if nxt:
             session["next"] = nxt
         session["pending_uid"] = outcome.account.id
+        session["pending_epoch"] = outcome.account.session_epoch
         session["pending_at"] = now_ts()
         session["pending_step"] = outcome.step.value
         if outcome.step == LoginStep.ENROL:
@@ -223,6 +230,10 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         if uid is None or session.get("pending_step") != step.value:
             return None
         if now_ts() - float(session.get("pending_at", 0)) > PENDING_TIMEOUT.total_seconds():
+            return None
+        # A password change (or disabling) meanwhile ends a half-finished login too.
+        if not staff.session_is_current(staff.get_account(app_container.uow(), int(uid)),
+                                        session.get("pending_epoch")):
             return None
         return int(uid)
 
@@ -295,9 +306,9 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
 
     @bp.post("/logout")
     def logout() -> Any:
-        """End the session."""
+        """End every session of the account, this one and any copy of its cookie."""
         if g.staff is not None:
-            staff.audit_logout(app_container.uow(), deps, me(), ip=client_ip())
+            staff.log_out(app_container.uow(), deps, me(), ip=client_ip())
         chosen = lang()
         session.clear()
         session["lang"] = chosen
@@ -318,22 +329,30 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         if new != request.form.get("again", ""):
             return page("account.html", 422, errors={"again": w("account.mismatch")})
         try:
-            staff.change_password(app_container.uow(), deps, me().id,
-                                  request.form.get("current", ""), new, ip=client_ip())
+            changed = staff.change_password(app_container.uow(), deps, me().id,
+                                            request.form.get("current", ""), new, ip=client_ip())
         except InvalidInput as exc:
             return page("account.html", 422, errors=problems(exc))
         except LoginFailed:
             return page("account.html", 401, errors={"current": w("account.wrong")})
+        # Every other session has ended; this one has just proven the password and goes on.
+        session["epoch"] = changed.session_epoch
         flash(w("account.changed"))
         return redirect(url_for("staff.account"))
 
     # --- people -----------------------------------------------------------------------------
 
-    @bp.get("/contacts")
+    @bp.route("/contacts", methods=["GET", "POST"])
     @signed_in
     def search() -> Any:
-        """Search by email, name or phone; list contacts flagged for checking."""
-        query = (request.args.get("q") or "").strip()
+        """Search by email, name or phone; list contacts flagged for checking.
+
+        The form POSTs the words searched for (with its CSRF token), so they stay out of the
+        address and thus out of access logs, proxies' logs and the browser's history. A GET
+        with ?q= still searches, for links made before; the access log hides its value.
+        """
+        source = request.form if request.method == "POST" else request.args
+        query = (source.get("q") or "").strip()
         results = None
         errors: dict[str, str] = {}
         if query:

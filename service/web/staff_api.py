@@ -5,19 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from flask_limiter import Limiter
 
 from service.bootstrap import Container
 from service.domain import apikeys, rights, verbal
 from service.domain.apikeys import KeyInfo, NotAllowed, NotAuthenticated, Role
+from service.domain.normalize import FieldProblem, InvalidInput
 from service.web import client_ip
+from service.web.api import throttle_refused_calls
 from service.web.public import read_fields
 
 REALM = 'Bearer realm="consent-register"'
 
 
-def build_blueprint(app_container: Container) -> Blueprint:
+def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
     """Return the staff API blueprint; each call leaves exactly one audit entry."""
     bp = Blueprint("staff_api", __name__)
+    throttle_refused_calls(limiter, bp)
     deps = app_container.deps
 
     def authorize(action: str) -> KeyInfo:
@@ -66,15 +70,29 @@ def build_blueprint(app_container: Container) -> Blueprint:
                         "channels": list(outcome.channels), "notice": outcome.notice_version,
                         "receipt_sent": outcome.receipt_sent}), 201
 
-    @bp.get("/api/v1/contacts")
-    def lookup() -> Any:
-        """Find a contact by exact email address."""
-        key = authorize("contact.lookup")
-        found = rights.find_by_email(app_container.uow(), deps, request.args.get("email", ""),
-                                     key.actor, ip=client_ip())
+    def answer_lookup(key: KeyInfo, raw_email: object) -> Any:
+        if not isinstance(raw_email, str):
+            raise InvalidInput([FieldProblem("email", "must be a string")])
+        found = rights.find_by_email(app_container.uow(), deps, raw_email, key.actor,
+                                     ip=client_ip())
         if found is None:
             return jsonify({"error": "not_found", "message": "no contact has this address"}), 404
         return jsonify(found)
+
+    @bp.post("/api/v1/contacts/lookup")
+    def lookup_by_body() -> Any:
+        """Find a contact by exact email address sent in the body, out of URLs and their logs."""
+        key = authorize("contact.lookup")
+        return answer_lookup(key, read_fields().get("email", ""))
+
+    @bp.get("/api/v1/contacts")
+    def lookup() -> Any:
+        """Find a contact by exact email address in ?email= (kept for existing callers).
+
+        The address ends up in the URL, which proxies in front log; the POST above keeps it out.
+        """
+        key = authorize("contact.lookup")
+        return answer_lookup(key, request.args.get("email", ""))
 
     @bp.get("/api/v1/contacts/<public_id>")
     def view(public_id: str) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request, url_for
@@ -10,19 +11,45 @@ from flask_limiter import Limiter
 
 from service.bootstrap import Container
 from service.domain import unsubscribe
+from service.domain.context import Deps
 from service.domain.i18n import t
-from service.domain.optin import LinkNotUsable
-from service.web import answers
+from service.domain.optin import LinkNotUsable, verify_link
+from service.domain.tokens import Purpose
+from service.web import answers, client_ip
 from service.web.public import request_context
 
 # Per token, not per IP: mail providers send every recipient's one-click POST from few IPs.
+# Only a token this service signed gets counters of its own; any other is counted per caller IP
+# (the same limit), so made-up tokens neither leave state behind nor go unthrottled.
 ONE_CLICK_LIMIT = "10/minute;100/day"
+
+
+def path_token() -> str:
+    """Return the token in the request's path."""
+    return str((request.view_args or {}).get("token", ""))
 
 
 def token_key() -> str:
     """Return the rate-limit key of the link in the path (hashed: tokens stay out of storage)."""
-    token = str((request.view_args or {}).get("token", ""))
-    return "token:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+    return "token:" + hashlib.sha256(path_token().encode("utf-8")).hexdigest()[:32]
+
+
+def link_key(deps: Deps, purpose: Purpose) -> Callable[[], str]:
+    """Return a rate-limit key function: per token for a signed one, else per caller IP.
+
+    The signature is checked before anything is counted (an expired link is still genuine:
+    this service signed it).
+    """
+
+    def key() -> str:
+        try:
+            verify_link(deps, purpose, path_token())
+        except LinkNotUsable as exc:
+            if exc.reason != "expired":
+                return "unsigned-link-from:" + client_ip()
+        return token_key()
+
+    return key
 
 
 def is_one_click() -> bool:
@@ -34,6 +61,8 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
     """Return the unsubscribe blueprint."""
     bp = Blueprint("unsubscribe", __name__)
     settings = app_container.settings
+    unsubscribe_link = link_key(app_container.deps, Purpose.UNSUBSCRIBE)
+    undo_link = link_key(app_container.deps, Purpose.RESUBSCRIBE)
     org = settings.organization
 
     def channel_name(lang: str, channel: str) -> str:
@@ -71,7 +100,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         )
 
     @bp.post("/unsubscribe/<token>")
-    @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
+    @limiter.limit(ONE_CLICK_LIMIT, key_func=unsubscribe_link)
     def withdraw(token: str) -> Any:
         """Withdraw at once (the button or an RFC 8058 one-click) and answer 200, no redirect."""
         one_click = is_one_click()
@@ -90,7 +119,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         return answer_withdrawn(token, outcome)
 
     @bp.post("/unsubscribe/<token>/all")
-    @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
+    @limiter.limit(ONE_CLICK_LIMIT, key_func=unsubscribe_link)
     def withdraw_everything(token: str) -> Any:
         """Withdraw every channel of the link's contact."""
         try:
@@ -116,7 +145,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         )
 
     @bp.post("/unsubscribe/<token>/reason")
-    @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
+    @limiter.limit(ONE_CLICK_LIMIT, key_func=unsubscribe_link)
     def reason(token: str) -> Any:
         """Keep the optional reason the person gave after unsubscribing."""
         try:
@@ -141,7 +170,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         return render_template("resubscribe.html", lang=lang, t=t, org=org)
 
     @bp.post("/resubscribe/<token>")
-    @limiter.limit(ONE_CLICK_LIMIT, key_func=token_key)
+    @limiter.limit(ONE_CLICK_LIMIT, key_func=undo_link)
     def resubscribe(token: str) -> Any:
         """Subscribe again, as a new consent, what this undo link's withdrawal removed."""
         try:

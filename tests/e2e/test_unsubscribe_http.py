@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -102,6 +103,26 @@ def test_one_click_posts_are_limited_per_link_not_per_address(
                for _ in range(11)]
     assert answers[:10] == [200] * 10 and answers[10] == 429
     assert client.post(second, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+
+def test_made_up_tokens_leave_no_counters_behind_and_are_throttled_per_address(
+    app: Any, client: Any, container: Any
+) -> None:
+    storage = app.extensions["consent.limiter"].storage
+    before = len(storage)
+    made_up = [f"{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(20)}" for _ in range(11)]
+    codes = [client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
+                         ).status_code for token in made_up]
+    assert codes == [404] * 10 + [429], "a guesser is slowed down per address"
+    # Two counters (this address's minute and day), not two for each made-up token.
+    assert len(storage) - before == 2
+    elsewhere = client.post(f"/unsubscribe/{made_up[0]}", environ_base={
+        "REMOTE_ADDR": "192.0.2.7"})
+    assert elsewhere.status_code == 404
+    # A genuine link is counted on its own: a throttled address may still use it.
+    pid = subscribe(container, "maija@example.fi")
+    assert client.post(unsubscribe_path(container, pid)).status_code == 200
+    assert states(container)[(pid, "email")] == "unsubscribed"
 
 
 def _bad_tokens(container: Any, pid: str, other_pid: str) -> dict[str, str]:
