@@ -60,9 +60,14 @@ class RequestContext:
 
 @dataclass(frozen=True)
 class OptInOutcome:
-    """The answer to an opt-in; the same whether or not the address was known."""
+    """The answer to an opt-in; the same whether or not the address was known.
+
+    recorded says whether anything was written (never shown to the caller: the web layer uses
+    it to make both kinds of answer take as long).
+    """
 
     status: str
+    recorded: bool = True
 
 
 def _channels(raw: Any, problems: list[FieldProblem]) -> tuple[str, ...]:
@@ -227,7 +232,7 @@ def request_opt_in(
             # Once per opt-in, last: the shared pending mirror row is held as briefly as can be.
             ledger.register_changed(session, now=now)
         uow.commit()
-    return OptInOutcome("pending" if double else "subscribed")
+    return OptInOutcome("pending" if double else "subscribed", recorded=bool(to_record))
 
 
 @dataclass(frozen=True)

@@ -287,10 +287,11 @@ def undo_withdrawal(
     return outcome
 
 
-def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> None:
+def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> bool:
     """Mail the unsubscribe link to an address on the register; silently do nothing otherwise.
 
-    The caller answers the same either way, so the page tells nobody who is on the list.
+    The caller answers the same either way, so the page tells nobody who is on the list; the
+    return value (whether a message was queued) is only for making both answers last as long.
     """
     address = parse_email(raw_email or "")
     now = deps.clock.now()
@@ -298,10 +299,10 @@ def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> None:
         session = uow.session
         contact = ledger.find_contact_by_email(session, address.key)
         if contact is None or contact.email is None or contact.email_undeliverable_at:
-            return
+            return False
         sub = ledger.subscription(session, contact, Channel.EMAIL.value)
         if sub is None or sub.state != SubscriptionState.SUBSCRIBED.value:
-            return
+            return False
         lang = contact.language
         org = deps.practice.organization
         url = letters.unsubscribe_url(deps, contact)
@@ -316,6 +317,7 @@ def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> None:
             action=(t(lang, "mail.link.button"), url),
         )
         uow.commit()
+    return True
 
 
 @dataclass(frozen=True)

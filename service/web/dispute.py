@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, g, render_template
 from flask_limiter import Limiter
 
 from service.bootstrap import Container
 from service.domain import verbal
 from service.domain.i18n import t
 from service.domain.optin import LinkNotUsable
+from service.domain.tokens import Purpose
 from service.web import answers
 from service.web.public import request_context
+from service.web.unsubscribe import link_key
 
 LIMIT = "10/minute;100/day"
-
-
-def _token_key() -> str:
-    token = str((request.view_args or {}).get("token", ""))
-    return "dispute:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
 
 
 def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
     """Return the dispute blueprint."""
     bp = Blueprint("dispute", __name__)
     org = app_container.settings.organization
+    # Counted per link only once its signature holds: made-up tokens count per caller IP.
+    dispute_link = link_key(app_container.deps, Purpose.DISPUTE)
 
     def unusable() -> Any:
         lang = g.language
@@ -47,7 +45,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
                                address=view.masked_address)
 
     @bp.post("/dispute/<token>")
-    @limiter.limit(LIMIT, key_func=_token_key)
+    @limiter.limit(LIMIT, key_func=dispute_link)
     def dispute(token: str) -> Any:
         """Withdraw the receipt's consents and flag the record for staff."""
         try:

@@ -260,3 +260,12 @@ def test_send_me_my_link_is_rate_limited_per_address(settings: Any, clock: Any) 
         assert codes == [202, 202, 429]
     finally:
         limited.close()
+
+
+def test_made_up_dispute_tokens_leave_no_counters_behind(app: Any, client: Any) -> None:
+    storage = app.extensions["consent.limiter"].storage
+    before = len(storage)
+    for _ in range(5):
+        token = f"{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(20)}"
+        assert client.post(f"/dispute/{token}").status_code == 404
+    assert len(storage) - before == 2
