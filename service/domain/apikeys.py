@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from service.domain import audit
 from service.domain.ledger import Actor
 from service.domain.models import ActorType, ApiKey, AuditEntry
-from service.domain.normalize import FieldProblem, InvalidInput
+from service.domain.normalize import FieldProblem, InvalidInput, whole_number
 from service.domain.uow import UnitOfWork
 
 KEY_PREFIX = "crk_"
@@ -137,8 +137,9 @@ def revoke_key(uow: UnitOfWork, name_or_id: str, *, now: datetime,
     with uow:
         query = select(ApiKey).where(ApiKey.name == " ".join(name_or_id.split()))
         row = uow.session.scalars(query.with_for_update()).first()
-        if row is None and name_or_id.strip().isdigit():
-            row = uow.session.get(ApiKey, int(name_or_id.strip()), with_for_update=True)
+        key_id = whole_number(name_or_id)
+        if row is None and key_id is not None:
+            row = uow.session.get(ApiKey, key_id, with_for_update=True)
         if row is None:
             raise InvalidInput([FieldProblem("key", f"no key is named or numbered {name_or_id!r}")])
         if row.revoked_at is None:

@@ -100,7 +100,7 @@ def parse_consent_date(raw: str) -> date | None:
             pass
     for separator in (".", "/"):
         parts = value.split(" ")[0].split(separator)
-        if len(parts) == 3 and all(p.isdigit() for p in parts):
+        if len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts):
             day, month, year = (int(p) for p in parts)
             try:
                 return date(year, month, day)

@@ -248,7 +248,7 @@ def _totp_step(secret: str, code: str, now: datetime) -> int | None:
     """Return the time step a code belongs to (now, or one step either side), else None."""
     totp = pyotp.TOTP(secret)
     digits = "".join(code.split())
-    if not digits.isdigit() or len(digits) != totp.digits:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) != totp.digits:
         return None
     current = totp.timecode(now)
     for step in (current, current - 1, current + 1):

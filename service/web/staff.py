@@ -32,7 +32,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from service.bootstrap import Container
 from service.domain import apikeys, auditlog, events_out, notices, rights, sources, staff, verbal
-from service.domain.normalize import InvalidInput
+from service.domain.normalize import MAX_INT, InvalidInput, whole_number
 from service.domain.staff import LoginFailed, LoginStep, StaffInfo
 from service.sent_mail import forget_files
 from service.web import answers, client_ip
@@ -375,7 +375,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         versions, current = notice_choices(lang())
         shown = request.args.get("notice", "")
         return page("verbal.html", versions=versions, current=current, errors={},
-                    form={"notice": shown} if shown.isdigit() else {})
+                    form={"notice": shown} if whole_number(shown) is not None else {})
 
     @bp.post("/consents/new")
     @signed_in
@@ -594,7 +594,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
             issued = sources.add_source(
                 app_container.uow(), form["name"], form["kind"], now=app_container.clock.now(),
                 mapping=sources.parse_mapping(form["mapping"].splitlines()),
-                notice=int(form["notice"]) if form["notice"].isdigit() else None,
+                notice=whole_number(form["notice"], low=1, high=MAX_INT),
                 double_opt_in=opt_in, channels=request.form.getlist("channels") or ("email",),
                 signing_secret=form["signing_secret"] or None,
                 topic_arns=form["topic_arns"].split(), actor=me().actor, ip=client_ip(),
@@ -742,7 +742,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
             action=(request.args.get("action") or "").strip() or None,
             actor=(request.args.get("actor") or "").strip() or None,
             contact=(request.args.get("contact") or "").strip() or None,
-            before=int(before) if before.isdigit() else None,
+            before=whole_number(before),
         )
         lines = auditlog.browse(app_container.uow(), wanted)
         older = lines[-1].id if len(lines) == auditlog.PAGE else None

@@ -114,3 +114,37 @@ def test_a_plugin_delivery_with_control_characters_is_cleaned_and_recorded(
     assert answer.get_json() == {"status": "pending"}
     person = contact(container, "maija@example.fi")
     assert person is not None and person.name == "Maija Meikäläinen"
+
+
+@pytest.mark.parametrize("accept", ["*/*", None, "application/json, */*;q=0.5"])
+def test_api_errors_answer_json_to_programs_that_accept_anything(
+    client: Any, accept: str | None
+) -> None:
+    headers = {"Accept": accept} if accept else {}
+    refused = client.get("/api/v1/register", headers=headers)
+    invalid = client.post("/api/v1/subscribe", data={"email": "x"}, headers=headers)
+    assert (refused.status_code, refused.mimetype) == (401, "application/json")
+    assert (invalid.status_code, invalid.mimetype) == (422, "application/json")
+
+
+def test_a_browser_posting_the_hosted_form_still_gets_a_page(client: Any) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    answer = client.post("/api/v1/subscribe", data={"email": "x"}, headers={"Accept": browser})
+    assert (answer.status_code, answer.mimetype) == (422, "text/html")
+
+
+def test_staff_pages_read_numbers_as_ascii_digits(app: Any, client: Any, container: Any,
+                                                  clock: Any) -> None:
+    from tests.staff_support import add_account, csrf_from, enrol_and_login, login
+
+    add_account(container, "omistaja", admin=True)
+    enrol_and_login(client, clock, "omistaja")
+    assert client.get("/staff/admin/audit?before=²").status_code == 200
+    assert client.get("/staff/consents/new?notice=¹").status_code == 200
+    other = app.test_client()
+    page = login(other, "omistaja")
+    assert page.status_code == 302
+    step = other.get(page.headers["Location"]).get_data(as_text=True)
+    answer = other.post(page.headers["Location"], data={"code": "²²²²²²",
+                                                        "csrf_token": csrf_from(step)})
+    assert answer.status_code < 500
