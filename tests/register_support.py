@@ -112,3 +112,14 @@ def bulk_subscribe(container: Any, count: int, prefix: str = "bulk") -> list[str
         ids = [c.public_id for c in contacts]
         uow.commit()
     return ids
+
+
+def readiness_details(client: Any, container: Any) -> dict[str, Any]:
+    """Return /readyz as staff see it (with a reader key): the queue and the mirror too."""
+    import secrets
+
+    key = new_key(container, f"health-{secrets.token_hex(4)}")
+    answer = client.get("/readyz", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200
+    body: dict[str, Any] = answer.get_json()
+    return body

@@ -51,6 +51,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 csrf = CSRFProtect()
 
 
+def session_expired(now: float) -> bool:
+    """Tell whether this request's staff session has been idle or open too long."""
+    started, seen = float(session.get("auth_at", 0)), float(session.get("seen_at", 0))
+    return now - seen > IDLE_TIMEOUT.total_seconds() or \
+        now - started > ABSOLUTE_TIMEOUT.total_seconds()
+
+
+def signed_in_account(container: Container) -> StaffInfo | None:
+    """Return the account this request's staff session belongs to, if it is one that holds.
+
+    Reads only: for pages outside /staff/ that show more to staff (the readiness details).
+    """
+    uid = session.get("uid")
+    if uid is None or session_expired(container.clock.now().timestamp()):
+        return None
+    account = staff.get_account(container.uow(), int(uid))
+    return account if staff.session_is_current(account, session.get("epoch")) else None
+
+
 def init_app(app: Flask, container: Container, limiter: Limiter) -> None:
     """Register the staff pages, the staff API and the receipt's dispute page."""
     # The cookie expires with the longest a staff session may last.
@@ -112,9 +131,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         if uid is None:
             return None
         now = now_ts()
-        started, seen = float(session.get("auth_at", 0)), float(session.get("seen_at", 0))
-        if now - seen > IDLE_TIMEOUT.total_seconds() or \
-                now - started > ABSOLUTE_TIMEOUT.total_seconds():
+        if session_expired(now):
             session.clear()
             session["lang"] = chosen
             flash(words(chosen, "login.expired"))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from service.bootstrap import SystemClock
 from service.domain.models import OutboxItem
 from tests.conftest import make_container
+from tests.register_support import readiness_details
 from tests.smtp_sink import SmtpSink
 
 GOOD = {"email": "maija@example.fi", "consent": True}
@@ -157,7 +158,7 @@ def test_recipient_refused_for_good_is_parked_at_once_with_its_reason(
         clock.advance(days=1)
         container.worker().drain()
         assert mail_rows(container)[0].status == "dead" and smtp_sink.messages == []
-        ready = create_app(container=container).test_client().get("/readyz").get_json()
+        ready = readiness_details(create_app(container=container).test_client(), container)
         assert ready["outbox"]["parked"] == {"mail": 1}
     finally:
         container.close()

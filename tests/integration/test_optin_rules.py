@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from service.domain.models import ConsentEvent, Contact, Evidence, OutboxItem, Subscription
 from service.domain.tokens import Purpose, TokenService
 from tests.conftest import make_container
+from tests.register_support import readiness_details
 
 GOOD = {"email": "maija@example.fi", "consent": True}
 
@@ -279,9 +280,9 @@ def test_phone_is_stored_in_e164_and_sms_is_a_channel_of_its_own(
     assert channels == ["email", "sms"]
 
 
-def test_readiness_reports_the_queue_and_mirror(client: Any) -> None:
+def test_readiness_reports_the_queue_and_mirror(client: Any, container: Any) -> None:
     client.post("/api/v1/subscribe", json=GOOD)
-    body = client.get("/readyz").get_json()
+    body = readiness_details(client, container)
     assert body["status"] == "ok"
     assert body["outbox"]["waiting"] >= 1
     assert "lag_seconds" in body["mirror"]

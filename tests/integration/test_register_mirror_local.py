@@ -11,6 +11,7 @@ from service.domain.ledger import Actor
 from service.domain.models import Contact, EventKind, Method, OutboxItem
 from service.domain.tokens import Purpose
 from sync.local_file import LocalFileMirror
+from tests.register_support import readiness_details
 
 
 def opt_in_and_confirm(client: Any, container: Any, email: str, **fields: Any) -> str:
@@ -86,7 +87,7 @@ def test_readiness_shows_the_mirrors_last_success(
 ) -> None:
     opt_in_and_confirm(client, container, "maija@example.fi")
     settle(container, clock)
-    mirror = client.get("/readyz").get_json()["mirror"]
+    mirror = readiness_details(client, container)["mirror"]
     assert mirror["last_success"].startswith("2026-11-20")
     assert mirror["last_error"] is None
     assert mirror["lag_seconds"] == 0.0

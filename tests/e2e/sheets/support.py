@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,9 @@ def keys_in_tab(fake: FakeGoogleSheets, spreadsheet_id: str) -> list[str]:
 def readiness(container: Container) -> tuple[int, dict[str, Any]]:
     """Return /readyz's status and body."""
     from service.web import create_app
+    from tests.register_support import new_key
 
-    answer = create_app(container=container).test_client().get("/readyz")
+    key = new_key(container, f"health-{secrets.token_hex(4)}")
+    answer = create_app(container=container).test_client().get(
+        "/readyz", headers={"Authorization": f"Bearer {key}"})
     return answer.status_code, answer.get_json()
