@@ -3,20 +3,36 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: install run worker test lint bench clean
 
+# Errors only: setuptools tells every editable install to beware of same-named folders, and pip
+# that a newer pip exists; neither is for a newcomer. An install that fails still says why.
+PIP = $(BIN)/pip --disable-pip-version-check --quiet --quiet
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[dev]'
+	@touch $(STAMP)
 
 install: $(STAMP)
 
 ## Install and start the service on its embedded defaults (SQLite, .eml outbox, local mirror).
 run: install
-	$(BIN)/consent serve
+	@echo
+	@echo "consent-register starts on http://$(HOST):$(PORT)/ (the form: /subscribe)"
+	@echo "Staff pages: http://$(HOST):$(PORT)/staff/"
+	@echo "Next step, in another terminal in this folder: make the first admin account"
+	@echo "(any name will do; it asks for a password twice), then log in at the staff pages:"
+	@echo
+	@echo "    $(BIN)/consent staff add omistaja --admin"
+	@echo
+	@echo "Stop the service with Ctrl+C."
+	@echo
+	$(BIN)/consent serve --host $(HOST) --port $(PORT)
 
 ## Install and run every test (PostgreSQL tests run when PostgreSQL answers on 127.0.0.1:5432).
 test: install

@@ -21,6 +21,7 @@ from service.domain.ports import Clock, MailDeliveryError, Mailer, MirrorReport,
 from service.domain.tokens import TokenService
 from service.domain.uow import UnitOfWork
 from service.domain.work import Handler, OutboxWorker, RetryLater
+from service.erasure_journal import FileErasureJournal
 from service.locks import exclusive
 from service.mailers import EmlMailer, SmtpMailer
 from service.settings import Settings, SettingsError
@@ -75,13 +76,14 @@ class Container:
         return UnitOfWork(self.session_factory)
 
     def deliver_mail(self, item: ClaimedItem) -> None:
-        """Deliver one queued message."""
-        payload: dict[str, Any] = item.payload
-        raw = letters.message_bytes(self.deps, payload, date=item.created_at)
+        """Deliver one queued message.
+
+        A message that can never go (MailUndeliverable: not buildable, refused for good) is
+        left to the worker, which parks it; one that may go later is retried.
+        """
+        mail = letters.outgoing(self.deps, item.payload, date=item.created_at)
         try:
-            self.mailer.deliver(
-                payload["message_id"], payload["sender"], payload["recipients"], raw
-            )
+            self.mailer.deliver(mail.message_id, mail.sender, mail.recipients, mail.raw)
         except MailDeliveryError as exc:
             raise RetryLater(str(exc)) from None
 
@@ -179,8 +181,10 @@ def build(
         mailer = SmtpMailer(settings.smtp_url) if settings.smtp_url else EmlMailer(
             settings.outbox_dir
         )
+    journal = FileErasureJournal(settings.erasure_journal)
+    journal.create()
     deps = Deps(clock=clock, tokens=TokenService(settings.secret_keys, clock),
-                practice=practice_from(settings))
+                practice=practice_from(settings), erasure_journal=journal)
     container = Container(
         settings=settings,
         engine=engine,

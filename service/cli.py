@@ -128,15 +128,50 @@ def db_upgrade() -> None:
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup(path: Path) -> None:
-    """Write a consistent copy of the database to PATH."""
+    """Write a consistent copy of the database to PATH, and the erasure journal beside it."""
     from service.backup import backup as run_backup
 
     settings = _settings()
     try:
-        run_backup(settings, path)
+        report = run_backup(settings, path, progress=lambda m: click.echo(m, err=True))
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"backup written to {path}")
+    click.echo(f"backup written to {path} ({report.size:,} bytes)")
+    click.echo(f"erasure journal copied to {report.journal}: keep it with the backup")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Replace a database that holds data (stop the web and the worker first).")
+@click.option("--journal", "journals", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Another copy of the erasure journal to apply too (repeatable). The data "
+                   "directory's journal and PATH.erasures.jsonl are always read.")
+def restore(path: Path, force: bool, journals: tuple[Path, ...]) -> None:
+    """Restore the backup at PATH, then erase again everyone erased since it was taken."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.restore import RestoreRefused
+    from service.restore import restore as run_restore
+
+    settings = _settings()
+    try:
+        report = run_restore(settings, path, force=force, journals=journals,
+                             progress=lambda m: click.echo(m, err=True))
+    except (RestoreRefused, RuntimeError, SQLAlchemyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    again = report.reapplied
+    click.echo(f"restored {path}; erasures re-applied: {again.erased_again} person(s) erased "
+               f"again, {again.already_erased} already erased in the backup, "
+               f"{again.not_in_backup} not in it (their addresses stay refused), "
+               f"{again.webhooks_dropped} queued webhook(s) about them dropped")
+    if again.hashes_unusable:
+        click.echo(f"warning: {again.hashes_unusable} erased address(es) were hashed under "
+                   "another erasure key than this database's and cannot be recognised; the "
+                   "people themselves are erased", err=True)
+    click.echo("a full mirror pass is queued: start the worker (or run `consent sync`) so the "
+               "Sheet matches the restored register")
 
 
 @main.group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 LANGUAGES = ("fi", "sv", "en")
 TOTP_POLICIES = ("none", "admins", "all")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
@@ -50,6 +52,7 @@ class Settings:
     mirror_full_pass_seconds: float = 600.0
     retention_pending_days: int = 30
     retention_ip_days: int = 365
+    metrics_networks: tuple[Network, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -71,6 +74,11 @@ class Settings:
     def outbox_dir(self) -> Path:
         """Return the folder where .eml files go when no SMTP server is configured."""
         return self.data_dir / "outbox"
+
+    @property
+    def erasure_journal(self) -> Path:
+        """Return the erasure journal: erasures kept outside the database for restores."""
+        return self.data_dir / "erasures.jsonl"
 
 
 def _read_env(environ: Mapping[str, str] | None) -> dict[str, str]:
@@ -101,6 +109,21 @@ def _origin(name: str, raw: str) -> str:
             "(scheme and host, no path)."
         )
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _networks(name: str, raw: str) -> tuple[Network, ...]:
+    networks = []
+    for item in (i.strip() for i in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{name}: {item!r} is not a network; write CIDR blocks such as "
+                "10.0.0.0/8, 192.168.1.20/32 or fd00::/8, separated by commas."
+            ) from None
+    return tuple(networks)
 
 
 def _ensure_secret(data_dir: Path) -> str:
@@ -279,5 +302,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mirror_full_pass_seconds=full_pass,
         retention_pending_days=retention["CONSENT_RETENTION_PENDING_DAYS"],
         retention_ip_days=retention["CONSENT_RETENTION_IP_DAYS"],
+        metrics_networks=_networks("CONSENT_METRICS_NETWORKS",
+                                   get("CONSENT_METRICS_NETWORKS", "") or ""),
         extra={k: v for k, v in env.items() if k.startswith("CONSENT_")},
     )

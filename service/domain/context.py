@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from service.domain.ports import Clock
 from service.domain.tokens import Purpose, TokenService
@@ -28,12 +30,36 @@ class Practice:
 
 
 @dataclass(frozen=True)
+class ErasureRecord:
+    """What is kept of one erasure outside the database: never an address or a name.
+
+    contact_id is the contact's public id (a random UUID that the tombstone keeps anyway);
+    address_hash is the keyed hash of its address (see rights.address_hash), and key_id tells
+    which erasure key made it, so a restore can tell whether the hash still fits.
+    """
+
+    contact_id: str
+    address_hash: str | None
+    key_id: str | None
+    erased_at: datetime
+
+
+class ErasureJournal(Protocol):
+    """Where erasures are recorded so that restoring a backup cannot undo them."""
+
+    def record(self, erasure: ErasureRecord) -> None:
+        """Keep the erasure durably (written and flushed to disk) before returning."""
+        ...
+
+
+@dataclass(frozen=True)
 class Deps:
     """The collaborators a use case is handed by the composition root."""
 
     clock: Clock
     tokens: TokenService
     practice: Practice
+    erasure_journal: ErasureJournal | None = None
 
     def link(self, purpose: Purpose, token: str) -> str:
         """Return the public URL for a token of this purpose."""

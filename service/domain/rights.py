@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from service.domain import audit, events_out, ledger
-from service.domain.context import Deps
+from service.domain.context import Deps, ErasureRecord
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.models import (
     AuditEntry,
@@ -425,6 +425,11 @@ def address_hash(session: Session, key: str, now: datetime) -> str:
     return hmac.new(erasure_key(session, now), key.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def erasure_key_id(session: Session, now: datetime) -> str:
+    """Return a fingerprint of the erasure key (not the key): which key made a journal's hashes."""
+    return hashlib.sha256(b"erasure-key-id:" + erasure_key(session, now)).hexdigest()[:16]
+
+
 def _erased(session: Session, key: str) -> bool:
     row = session.get(ServiceState, ERASURE_KEY_NAME)
     if row is None:
@@ -466,6 +471,7 @@ def erase_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
             if sub is not None and sub.state != SubscriptionState.UNSUBSCRIBED.value:
                 ledger.record(session, contact, channel, EventKind.WITHDRAWN,
                               Method.STAFF_ON_REQUEST, actor, now=now, source="erasure")
+        digest = None
         if contact.email_key:
             digest = address_hash(session, contact.email_key, now)
             if session.get(ErasedAddress, digest) is None:
@@ -495,6 +501,15 @@ def erase_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
                       "messages_removed": len(message_ids)}, now=now)
         outcome = ErasureOutcome(contact.public_id, int(getattr(removed, "rowcount", 0) or 0),
                                  message_ids)
+        if deps.erasure_journal is not None:
+            # Journalled before the commit: a restore must never miss an erasure that happened.
+            # Should the commit fail after this, a restore erases someone whose erasure was
+            # asked for and confirmed, which errs on the person's side. A journal that cannot
+            # be written fails the erasure instead of leaving it unrecorded.
+            deps.erasure_journal.record(ErasureRecord(
+                contact_id=contact.public_id, address_hash=digest,
+                key_id=erasure_key_id(session, now), erased_at=now,
+            ))
         uow.commit()
     # Files go only once the erasure is committed; a failure here leaves a file, not a person.
     if forget_messages is not None and message_ids:

@@ -72,15 +72,19 @@ def create_app(
     limiter = Limiter(
         key_func=client_ip,
         app=app,
+        # A shared storage (Redis) that stops answering is replaced by in-process counters
+        # until it answers again (ratelimit.FallbackStorage): limits never switch off.
         storage_uri=ratelimit.storage_uri(settings.ratelimit_storage_url),
+        storage_options=ratelimit.storage_options(settings.ratelimit_storage_url),
         # Fixed windows: the only strategy the zero-config storage (service/web/ratelimit.py) has.
         strategy="fixed-window",
         default_limits=[],
         # No X-RateLimit-* headers on every answer: they cost a storage round trip per request
         # (Redis in production). A refused request still says when to retry (below).
         headers_enabled=False,
-        # A rate-limit store that is down must not take opt-ins out of service.
-        swallow_errors=True,
+        # No error is swallowed: a storage error reaching the limiter would be a bug, and
+        # swallowing it would switch every limit (the login throttle included) off unseen.
+        swallow_errors=False,
     )
     app.extensions["consent.limiter"] = limiter
 
@@ -98,6 +102,23 @@ def create_app(
     from service.web import staff as staff_web
 
     staff_web.init_app(app, container, limiter)
+    from service.web import metrics
+
+    app.register_blueprint(metrics.bp)
+
+    def _start_clock() -> None:
+        g.request_started = time.perf_counter()
+
+    # First of all before-request hooks: a request refused by the rate limiter's hook is
+    # timed too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_clock)
+
+    @app.after_request
+    def _measure(response: Response) -> Response:
+        started = g.get("request_started")
+        metrics.observe(request, response,
+                        None if started is None else time.perf_counter() - started)
+        return response
 
     @app.before_request
     def _remember_start() -> None:
