@@ -31,7 +31,17 @@ from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from service.bootstrap import Container
-from service.domain import apikeys, auditlog, events_out, notices, rights, sources, staff, verbal
+from service.domain import (
+    apikeys,
+    auditlog,
+    events_out,
+    notices,
+    parked,
+    rights,
+    sources,
+    staff,
+    verbal,
+)
 from service.domain.normalize import MAX_INT, InvalidInput, whole_number
 from service.domain.staff import LoginFailed, LoginStep, StaffInfo
 from service.sent_mail import forget_files
@@ -379,7 +389,8 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
             except InvalidInput as exc:
                 errors = problems(exc)
         return page("search.html", query=query, results=results, errors=errors,
-                    flagged=rights.flagged(app_container.uow()))
+                    flagged=rights.flagged(app_container.uow()),
+                    parked_mail=parked.count_parked_mail(app_container.uow()))
 
     def notice_choices(language: str) -> tuple[list[notices.NoticeVersion], int]:
         versions = notices.list_versions(app_container.uow())
@@ -727,6 +738,21 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
             return redirect(url_for("staff.endpoint_list"))
         flash(w("deliveries.queued"))
         return redirect(url_for("staff.delivery_list", endpoint_id=info.endpoint_id))
+
+    @bp.get("/admin/mail")
+    @admin_only
+    def parked_mail_list() -> Any:
+        """Show the mail that cannot be sent, with why, and a button to send each again."""
+        return page("parked_mail.html", items=parked.list_parked_mail(app_container.uow()))
+
+    @bp.post("/admin/mail/<int:item_id>/send-again")
+    @admin_only
+    def parked_mail_send_again(item_id: int) -> Any:
+        """Queue a parked message again once its cause is put right."""
+        sent = parked.send_again(app_container.uow(), item_id, now=app_container.clock.now(),
+                                 actor=me().actor, ip=client_ip())
+        flash(w("parked.queued" if sent else "parked.gone"))
+        return redirect(url_for("staff.parked_mail_list"))
 
     @bp.get("/admin/settings")
     @admin_only

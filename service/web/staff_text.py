@@ -296,6 +296,25 @@ WORDS: dict[str, tuple[str, str]] = {
     "deliveries.queued": ("Lähetys on jonossa uudelleen.", "The delivery is queued again."),
     "deliveries.none": ("Ei lähetyksiä.", "No deliveries."),
     "deliveries.back": ("Takaisin webhookeihin", "Back to webhooks"),
+    "nav.parked": ("Lähettämättömät viestit", "Mail not sent"),
+    "parked.title": ("Viestit, joita ei voi lähettää", "Mail that cannot be sent"),
+    "parked.intro": (
+        "Näitä viestejä ei yritetä uudelleen, koska ne eivät voi lähteä sellaisenaan. Syy kertoo, "
+        "mitä pitää korjata; korjauksen jälkeen paina Lähetä uudelleen.",
+        "These messages are not tried again: they cannot go as they stand. The reason says what "
+        "to put right; once it is, press Send again."),
+    "parked.reason": ("Syy", "Reason"),
+    "parked.person": ("Henkilö", "Person"),
+    "parked.open_person": ("Avaa henkilö", "Open the person"),
+    "parked.send_again": ("Lähetä uudelleen", "Send again"),
+    "parked.queued": ("Viesti on jonossa uudelleen.", "The message is queued again."),
+    "parked.gone": ("Viestiä ei enää ole odottamassa.", "That message is no longer waiting."),
+    "parked.none": ("Kaikki viestit on lähetetty tai jonossa.", "Every message is sent or queued."),
+    "parked.banner": ("Lähettämättömiä viestejä: {count}.",
+                      "Messages that cannot be sent: {count}."),
+    "parked.see": ("Katso syyt", "See why"),
+    "parked.ask_admin": ("Pyydä ylläpitäjää katsomaan ne.",
+                         "Ask an administrator to look at them."),
     "settings.title": ("Asetukset", "Settings"),
     "settings.explain": (
         "Asetukset annetaan ympäristömuuttujina (tai .env-tiedostossa) ja ne tulevat voimaan "

@@ -289,3 +289,32 @@ def test_eml_outbox_writes_a_message_to_an_international_address(container: Any)
     message = email.message_from_bytes(written.read_bytes(), policy=email.policy.default)
     assert addr_specs(message, "To") == [JORG]
     assert [row.status for row in _mail_rows(container)] == ["done"]
+
+
+def test_staff_see_parked_mail_with_its_reason_and_send_it_again(
+    settings: Any, clock: Any, smtp_sink: Any
+) -> None:
+    from tests.staff_support import add_account, audit_actions, csrf_from, enrol_and_login
+
+    container = _container(settings, clock, smtp_sink)  # this server offers no SMTPUTF8
+    try:
+        client = _client(container)
+        client.post("/api/v1/subscribe", json={"email": JORG, "consent": True})
+        container.worker().drain()
+        add_account(container, "omistaja", admin=True)
+        enrol_and_login(client, clock, "omistaja")
+        home = client.get("/staff/contacts").get_data(as_text=True)
+        assert "Lähettämättömiä viestejä: 1." in home
+        page = client.get("/staff/admin/mail").get_data(as_text=True)
+        assert "does not accept international addresses (SMTPUTF8)" in page
+        assert JORG not in page, "the reason and a link to the person, not the address"
+        [row] = _mail_rows(container)
+        again = client.post(f"/staff/admin/mail/{row.id}/send-again",
+                            data={"csrf_token": csrf_from(page)})
+        assert again.status_code == 302
+        [row] = _mail_rows(container)
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert "mail.send_again" in audit_actions(container)
+        assert "Lähettämättömiä" not in client.get("/staff/contacts").get_data(as_text=True)
+    finally:
+        container.close()
