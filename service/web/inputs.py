@@ -93,7 +93,9 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 def _request_texts() -> Iterator[tuple[str, str, bool]]:
     """Yield (field, text, multiline allowed) for everything a caller typed into a request."""
     for name, value in (request.view_args or {}).items():
-        if isinstance(value, str):
+        # A personal link's token is checked by its signature: anything else is an invalid
+        # link (404), never stored.
+        if isinstance(value, str) and name != "token":
             yield name, value, False
     for name, value in request.args.items(multi=True):
         yield name, name, False

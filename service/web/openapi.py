@@ -84,6 +84,14 @@ _KEY_ERRORS = {
     "429": {"description": "too many refused calls (401, 403) from this address lately",
             "headers": RETRY_AFTER, "content": {"application/json": {"schema": ERROR}}},
 }
+# What any operation with a request body may answer before it reads a field.
+_BODY_ERRORS = {
+    "400": {"description": "unreadable body (not JSON, not an object, nested too deep)",
+            "content": {"application/json": {"schema": ERROR}}},
+    "413": {"description": "body too large", "content": {"application/json": {"schema": ERROR}}},
+    "415": {"description": "unsupported content type",
+            "content": {"application/json": {"schema": ERROR}}},
+}
 _RECIPIENT = {
     "type": "object",
     "required": ["contact_id", "language", "consented_at", "unsubscribe_url"],
@@ -161,6 +169,7 @@ PATHS["/api/v1/withdrawals"] = {
                         "status": {"type": "string", "enum": ["withdrawn"]},
                         "channels": {"type": "array", "items": {"type": "string"}}}}}}},
             **_KEY_ERRORS,
+            **_BODY_ERRORS,
         },
     }
 }
@@ -223,6 +232,7 @@ PATHS["/api/v1/consents"] = {
             "422": {"description": "fields at fault", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             **_KEY_ERRORS,
+            **_BODY_ERRORS,
         },
     }
 }
@@ -244,7 +254,7 @@ PATHS["/api/v1/contacts/lookup"] = {
             "application/x-www-form-urlencoded": {"schema": {
                 "type": "object", "required": ["email"],
                 "properties": {"email": {"type": "string"}}}}}},
-        "responses": _LOOKUP_ANSWERS,
+        "responses": {**_LOOKUP_ANSWERS, **_BODY_ERRORS},
     }
 }
 PATHS["/api/v1/contacts"] = {
