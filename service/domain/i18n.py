@@ -198,6 +198,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "This unsubscribe link does not work: it may have been broken or cut short when copied. Nothing was changed. We can email you a fresh link.",
     },
     "unsubscribe.new_link": {"fi": "Lähetä minulle uusi linkki", "sv": "Skicka mig en ny länk", "en": "Email me a fresh link"},
+    "unsubscribe.receipt": {"fi": "Lataa suostumuskuittisi", "sv": "Ladda ner ditt samtyckeskvitto", "en": "Download your consent receipt"},
     "resubscribe.title": {"fi": "Jatka tilaajana", "sv": "Fortsätt prenumerera", "en": "Stay subscribed"},
     "resubscribe.body": {
         "fi": "Paina painiketta, niin jatkat {org} -uutiskirjeen tilaajana.",

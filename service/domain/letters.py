@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.domain import mail
+from service.domain import mail, receipts, rights
 from service.domain.context import Deps
 from service.domain.i18n import t
 from service.domain.models import Channel, Contact
@@ -93,6 +93,7 @@ def queue_to_contact(
     action: tuple[str, str] | None = None,
     with_unsubscribe: bool = True,
     list_mail: bool = False,
+    attachments: tuple[mail.Attachment, ...] = (),
 ) -> str:
     """Queue a message to a contact; unless told otherwise it carries the unsubscribe link.
 
@@ -114,6 +115,7 @@ def queue_to_contact(
         action_url=action[1] if action else None,
         footer=_footer(deps, contact.language, url),
         headers=headers,
+        attachments=attachments,
     )
     return mail.queue(
         session,
@@ -220,9 +222,20 @@ def outgoing(deps: Deps, payload: Mapping[str, Any], *, date: datetime) -> Outgo
     return Outgoing(str(payload["message_id"]), sender, recipients, raw)
 
 
+def consent_receipt(session: Session, deps: Deps, contact: Contact, *,
+                    now: datetime) -> mail.Attachment:
+    """Return the person's consent receipt as of now (ISO/IEC TS 27560 JSON-LD) to attach.
+
+    Mail is rendered when queued, so every attempt sends this very receipt.
+    """
+    document = receipts.consent_receipt(rights.held_record(session, contact),
+                                        receipts.controller_of(deps.practice), created=now)
+    return mail.Attachment(receipts.FILENAME, receipts.MEDIA_TYPE, receipts.as_bytes(document))
+
+
 def queue_welcome(session: Session, deps: Deps, contact: Contact, *, key: str,
                   now: datetime) -> str:
-    """Queue the welcome message sent once a subscription starts."""
+    """Queue the welcome message sent once a subscription starts, with the consent receipt."""
     lang = contact.language
     org = deps.practice.organization
     body = t(lang, "mail.welcome.body", name=_greeting_name(contact.name), org=org,
@@ -230,4 +243,5 @@ def queue_welcome(session: Session, deps: Deps, contact: Contact, *, key: str,
     return queue_to_contact(
         session, deps, contact, key=key, subject=t(lang, "mail.welcome.subject", org=org),
         paragraphs=body.split("\n\n"), now=now, list_mail=True,
+        attachments=(consent_receipt(session, deps, contact, now=now),),
     )

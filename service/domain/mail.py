@@ -25,7 +25,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,14 @@ VERBATIM_RAW_UTF8 = SMTPUTF8.clone(refold_source="none")
 _PLAIN_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 
 
+class Attachment(NamedTuple):
+    """A file that goes with a message: its name, media type and bytes."""
+
+    filename: str
+    media_type: str
+    content: bytes
+
+
 @dataclass(frozen=True)
 class Letter:
     """One message to one person, before rendering."""
@@ -58,6 +66,7 @@ class Letter:
     action_url: str | None = None
     footer: list[str] = field(default_factory=list)
     headers: Mapping[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
 
 
 def message_id_for(key: str, sender: str) -> str:
@@ -173,6 +182,10 @@ def render(letter: Letter, *, sender: str, sender_name: str, message_id: str,
         text += "\n\n-- \n" + "\n".join(letter.footer)
     message.set_content(text + "\n")
     message.add_alternative(_html(letter), subtype="html")
+    for attachment in letter.attachments:
+        maintype, _, subtype = attachment.media_type.partition("/")
+        message.add_attachment(attachment.content, maintype=maintype, subtype=subtype,
+                               filename=attachment.filename)
     # Only now: set_content drops every Content-* header the message already has, and
     # add_alternative moves them into the first part; this one is about the whole message.
     message["Content-Language"] = letter.language

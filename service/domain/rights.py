@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.domain import audit, events_out, ledger
+from service.domain import audit, events_out, ledger, receipts
 from service.domain.context import Deps, ErasureRecord
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.models import (
@@ -203,6 +203,11 @@ def _record(session: Session, contact: Contact) -> dict[str, Any]:
     }
 
 
+def held_record(session: Session, contact: Contact) -> dict[str, Any]:
+    """Return everything held on a contact, as plain data (what receipts are made from)."""
+    return _record(session, contact)
+
+
 def view_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
                  ip: str | None, action: str = "contact.view") -> dict[str, Any]:
     """Return everything held on a contact; the viewing is logged."""
@@ -237,14 +242,17 @@ def find_by_email(uow: UnitOfWork, deps: Deps, raw_email: str, actor: Actor, *,
             "subscriptions": summary.states}
 
 
-EXPORT_FORMATS = ("json", "csv")
+# jsonld: the consent records as ISO/IEC TS 27560 JSON-LD (receipts.consent_records).
+EXPORT_FORMATS = ("json", "csv", "jsonld")
+EXPORT_MEDIA_TYPES = {"json": "application/json", "csv": "text/csv",
+                      "jsonld": receipts.MEDIA_TYPE}
 
 
 def export_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
                    ip: str | None, fmt: str) -> str:
-    """Return everything held on a contact as JSON or CSV; the export is logged."""
+    """Return everything held on a contact as JSON, CSV or JSON-LD; the export is logged."""
     if fmt not in EXPORT_FORMATS:
-        raise InvalidInput([FieldProblem("format", "must be json or csv")])
+        raise InvalidInput([FieldProblem("format", "must be json, csv or jsonld")])
     now = deps.clock.now()
     with uow:
         session = uow.session
@@ -254,6 +262,9 @@ def export_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
         session.flush()
         record = _record(session, contact)
         uow.commit()
+    if fmt == "jsonld":
+        document = receipts.consent_records(record, receipts.controller_of(deps.practice))
+        return receipts.as_bytes(document).decode("utf-8")
     record["exported_at"] = now.isoformat()
     if fmt == "json":
         return json.dumps(record, ensure_ascii=False, indent=2)

@@ -13,6 +13,7 @@ from service.domain import audit, ledger, letters
 from service.domain.context import Deps
 from service.domain.i18n import t
 from service.domain.ledger import Actor, EvidenceData
+from service.domain.mail import Attachment
 from service.domain.models import (
     Channel,
     ConsentEvent,
@@ -121,6 +122,14 @@ def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView
             subscribed=_active(subs, channel),
             other_channels=_others(subs, channel),
         )
+
+
+def receipt_by_link(uow: UnitOfWork, deps: Deps, token: str) -> Attachment:
+    """Return the link's person's consent receipt as of now, changing nothing."""
+    public_id, _channel = _unsubscribe_payload(deps, token)
+    with uow:
+        contact = linked_contact(uow.session, public_id)
+        return letters.consent_receipt(uow.session, deps, contact, now=deps.clock.now())
 
 
 def _withdraw(

@@ -235,6 +235,7 @@ def _queue_receipt(session: Session, deps: Deps, contact: Contact,
         session, deps, contact, key=f"receipt:{contact.public_id}:{events[0].id}",
         subject=t(lang, "mail.receipt.subject", org=org), paragraphs=body.split("\n\n"),
         now=now, action=(t(lang, "mail.receipt.button"), link),
+        attachments=(letters.consent_receipt(session, deps, contact, now=now),),
     )
 
 

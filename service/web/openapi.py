@@ -284,14 +284,21 @@ PATHS["/api/v1/contacts/{id}"] = {
 }
 PATHS["/api/v1/contacts/{id}/export"] = {
     "get": {
-        "summary": "Export everything held on a contact as JSON or CSV (logged)",
+        "summary": "Export everything held on a contact as JSON, CSV or JSON-LD (logged)",
+        "description": (
+            "jsonld: the person's consent records, one per channel, as ISO/IEC TS 27560 "
+            "consent records in JSON-LD with the W3C Data Privacy Vocabulary (profile "
+            "https://w3id.org/dpv/schema/iso-27560#record); the context is embedded."
+        ),
         "security": [{"apiKey": []}],
         "parameters": [*_CONTACT_ID, {"name": "format", "in": "query",
-                                      "schema": {"type": "string", "enum": ["json", "csv"]}}],
+                                      "schema": {"type": "string",
+                                                 "enum": ["json", "csv", "jsonld"]}}],
         "responses": {
             "200": {"description": "the export as a download", "content": {
                 "application/json": {"schema": {"type": "object"}},
-                "text/csv": {"schema": {"type": "string"}}}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/ld+json": {"schema": {"type": "object"}}}},
             "404": {"description": "no such contact, or it was erased"},
             **_KEY_ERRORS,
         },

@@ -478,13 +478,12 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
     @bp.get("/contacts/<public_id>/export.<fmt>")
     @signed_in
     def export(public_id: str, fmt: str) -> Any:
-        """Download everything held on a person as JSON or CSV (the export is logged)."""
+        """Download everything held on a person as JSON, CSV or JSON-LD (the export is logged)."""
         if fmt not in rights.EXPORT_FORMATS:
             abort(404)
         body = rights.export_contact(app_container.uow(), deps, public_id, me().actor,
                                      ip=client_ip(), fmt=fmt)
-        mimetype = "application/json" if fmt == "json" else "text/csv"
-        return Response(body, mimetype=mimetype, headers={
+        return Response(body, mimetype=rights.EXPORT_MEDIA_TYPES[fmt], headers={
             "Content-Disposition": f'attachment; filename="contact-{public_id}.{fmt}"'})
 
     @bp.get("/contacts/<public_id>/erase")

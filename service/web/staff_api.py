@@ -103,12 +103,12 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
 
     @bp.get("/api/v1/contacts/<public_id>/export")
     def export(public_id: str) -> Any:
-        """Export everything held on a contact as JSON (default) or CSV (?format=csv)."""
+        """Export everything held on a contact as JSON (default), CSV or JSON-LD (?format=)."""
         key = authorize("contact.export")
         fmt = (request.args.get("format") or "json").strip().lower()
         body = rights.export_contact(app_container.uow(), deps, public_id, key.actor,
                                      ip=client_ip(), fmt=fmt)
-        return Response(body, mimetype="application/json" if fmt == "json" else "text/csv",
+        return Response(body, mimetype=rights.EXPORT_MEDIA_TYPES[fmt],
                         headers={"Content-Disposition":
                                  f'attachment; filename="contact-{public_id}.{fmt}"'})
 

@@ -127,6 +127,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "contact.export": ("Vie kaikki tiedot", "Export everything held"),
     "contact.export_json": ("JSON", "JSON"),
     "contact.export_csv": ("CSV", "CSV"),
+    "contact.export_jsonld": ("Suostumustiedot (JSON-LD, ISO/IEC TS 27560)",
+                              "Consent records (JSON-LD, ISO/IEC TS 27560)"),
     "contact.erase": ("Poista henkilön tiedot", "Erase this person"),
     "erase.title": ("Poista henkilön tiedot pysyvästi", "Erase this person for good"),
     "erase.explain": (

@@ -98,8 +98,19 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
         lang = view.language
         return render_template(
             "unsubscribe.html", lang=lang, t=t, org=org, view=view,
-            channel=channel_name(lang, view.channel),
+            channel=channel_name(lang, view.channel), token=token,
         )
+
+    @bp.get("/unsubscribe/<token>/receipt.jsonld")
+    def receipt(token: str) -> Any:
+        """Download the person's consent receipt (ISO/IEC TS 27560 JSON-LD); changes nothing."""
+        try:
+            attachment = unsubscribe.receipt_by_link(app_container.uow(), app_container.deps,
+                                                     token)
+        except LinkNotUsable as exc:
+            return unusable(exc)
+        return Response(attachment.content, mimetype=attachment.media_type, headers={
+            "Content-Disposition": f'attachment; filename="{attachment.filename}"'})
 
     @bp.post("/unsubscribe/<token>")
     @limiter.limit(ONE_CLICK_LIMIT, key_func=unsubscribe_link)
