@@ -11,13 +11,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import db
-from service.domain import letters
+from service.domain import checkpoints, letters
 from service.domain import mirror as mirror_pass
+from service.domain.chain import SealReport, seal
 from service.domain.context import Deps, Practice
 from service.domain.ledger import MIRROR_KIND, register_changed
 from service.domain.mail import MAIL_KIND
 from service.domain.outbox import ClaimedItem
-from service.domain.ports import Clock, MailDeliveryError, Mailer, MirrorReport, RegisterMirror
+from service.domain.ports import (
+    CheckpointLog,
+    Clock,
+    MailDeliveryError,
+    Mailer,
+    MirrorMisconfigured,
+    MirrorReport,
+    MirrorUnavailable,
+    RegisterMirror,
+)
 from service.domain.tokens import TokenService
 from service.domain.uow import UnitOfWork
 from service.domain.work import Handler, OutboxWorker, RetryLater
@@ -61,6 +71,8 @@ class Container:
     deps: Deps
     mailer: Mailer
     mirror: RegisterMirror
+    checkpoint_log: CheckpointLog
+    signer: checkpoints.CheckpointSigner
     extra_handlers: dict[str, Handler] = field(default_factory=dict)
     # What this process's last mirror pass left in the mirror: its unsubscribe links, reused by
     # the next pass (see RowFormatter), and its rows' keys, which allow incremental passes.
@@ -112,10 +124,35 @@ class Container:
         """Run a queued mirror pass: only the changed rows, unless a full pass is due."""
         self.sync_register(attempt=item.attempts, incremental=True)
 
+    def seal_ledger(self, *, wait: bool = True) -> SealReport | None:
+        """Chain the events and audit entries committed since the last sealing.
+
+        None when wait is False and another process is sealing right now.
+        """
+        return seal(self.uow(), wait=wait)
+
+    def make_checkpoint(self) -> checkpoints.MadeCheckpoint:
+        """Sign the ledger's heads now and queue writing them out (and mailing them)."""
+        return checkpoints.make_checkpoint(self.uow(), self.deps, self.signer,
+                                           mailto=self.settings.checkpoint_mailto)
+
+    def publish_checkpoint(self, checkpoint_id: int) -> None:
+        """Write a made checkpoint to the Sheet's checkpoints tab (or the local file)."""
+        try:
+            checkpoints.publish(self.uow(), self.deps, self.checkpoint_log, checkpoint_id)
+        except MirrorMisconfigured as exc:
+            raise RetryLater(str(exc), timedelta(minutes=5)) from None
+        except MirrorUnavailable as exc:
+            raise RetryLater(str(exc), timedelta(minutes=1)) from None
+
+    def run_checkpoint_publish(self, item: ClaimedItem) -> None:
+        """Write a queued checkpoint out."""
+        self.publish_checkpoint(int(item.payload["checkpoint_id"]))
+
     def handlers(self) -> dict[str, Handler]:
         """Return the handler of every kind of side effect this process can do."""
         return {MAIL_KIND: self.deliver_mail, MIRROR_KIND: self.run_mirror_pass,
-                **self.extra_handlers}
+                checkpoints.PUBLISH_KIND: self.run_checkpoint_publish, **self.extra_handlers}
 
     def worker(self) -> OutboxWorker:
         """Return an outbox worker wired to this container."""
@@ -154,6 +191,16 @@ def make_mirror(settings: Settings, **sheets_options: Any) -> RegisterMirror:
     return LocalFileMirror(settings.data_dir / "register.xlsx", title=settings.worksheet)
 
 
+def make_checkpoint_log(settings: Settings, mirror: RegisterMirror) -> CheckpointLog:
+    """Return the checkpoints tab of a Google mirror's Sheet, else a file beside the local one."""
+    from sync.checkpoints import FileCheckpointLog, SheetsCheckpointTab
+    from sync.sheets import GoogleSheetsMirror
+
+    if isinstance(mirror, GoogleSheetsMirror):
+        return SheetsCheckpointTab(mirror)
+    return FileCheckpointLog(settings.data_dir / "checkpoints.jsonl")
+
+
 def build(
     settings: Settings,
     *,
@@ -185,13 +232,16 @@ def build(
     journal.create()
     deps = Deps(clock=clock, tokens=TokenService(settings.secret_keys, clock),
                 practice=practice_from(settings), erasure_journal=journal)
+    mirror = mirror or make_mirror(settings)
     container = Container(
         settings=settings,
         engine=engine,
         session_factory=db.make_session_factory(engine),
         deps=deps,
         mailer=mailer,
-        mirror=mirror or make_mirror(settings),
+        mirror=mirror,
+        checkpoint_log=make_checkpoint_log(settings, mirror),
+        signer=checkpoints.CheckpointSigner(settings.secret_keys),
     )
     from webhooks.outbound import register_delivery
 

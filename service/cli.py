@@ -7,11 +7,13 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from service import cli_ledger as ledger_commands
 from service import cli_rights as rights_commands
 from service import cli_webhooks as webhook_commands
 from service.settings import Settings, SettingsError, load_settings
@@ -54,10 +56,11 @@ def serve(host: str, port: int, threads: int) -> None:
 
 @main.command()
 @click.option("--once", is_flag=True,
-              help="Process what is due now (the day's retention run included), then exit.")
+              help="Process what is due now (the day's retention run and ledger checkpoint "
+                   "included), then exit.")
 def worker(once: bool) -> None:
-    """Run background work: mail delivery, mirror passes, webhook deliveries, daily retention."""
-    from service.runner import run_retention_if_due, run_worker
+    """Run background work: mail, mirror passes, webhooks, chaining the ledger, daily jobs."""
+    from service.runner import run_checkpoint_if_due, run_retention_if_due, run_worker
 
     container = _container()
     stop = threading.Event()
@@ -72,6 +75,14 @@ def worker(once: bool) -> None:
                 click.echo(f"daily retention: removed {report.pending_removed} unconfirmed "
                            f"opt-in(s), cleared {report.evidence_ips_cleared} evidence and "
                            f"{report.audit_ips_cleared} audit-log IP address(es)")
+            sealed = container.seal_ledger()
+            click.echo(f"ledger: {sealed.events} event(s) and {sealed.audit} audit entr(ies) "
+                       "chained")
+            made = run_checkpoint_if_due(container)
+            click.echo("daily ledger checkpoint: " + (
+                "already made today" if made is None else
+                f"made (events {made.checkpoint.events_position}, audit log "
+                f"{made.checkpoint.audit_position})"))
             handled = container.worker().drain()
             click.echo(f"handled {handled} item(s)")
             return
@@ -172,6 +183,12 @@ def restore(path: Path, force: bool, journals: tuple[Path, ...]) -> None:
                    "people themselves are erased", err=True)
     click.echo("a full mirror pass is queued: start the worker (or run `consent sync`) so the "
                "Sheet matches the restored register")
+    taken = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    click.echo("ledger checkpoints made after the backup no longer fit the restored ledger; "
+               "once checked, verify with: consent verify --lost-between "
+               f"{taken:%Y-%m-%dT%H:%M:%S} {until:%Y-%m-%dT%H:%M:%S} (UTC; the first is when "
+               "the backup was taken, here its file's time)")
 
 
 @main.group()
@@ -301,11 +318,14 @@ def staff_reset_totp(name: str) -> None:
     click.echo(f"two-step login of {name!r} removed; it is set up again at the next login")
 
 
+main.add_command(ledger_commands.verify)
+main.add_command(ledger_commands.checkpoint)
 main.add_command(webhook_commands.source)
 main.add_command(webhook_commands.webhook)
 main.add_command(rights_commands.import_command)
 main.add_command(rights_commands.export_command)
 main.add_command(rights_commands.retention_command)
+main.add_command(rights_commands.proof_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

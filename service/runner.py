@@ -8,10 +8,13 @@ import time
 from typing import Any
 
 from service.bootstrap import Container
+from service.domain.checkpoints import MadeCheckpoint, checkpoint_daily
 from service.domain.retention import RetentionReport, run_daily
 
 log = logging.getLogger("consent.runner")
 POLL_SECONDS = 0.5
+# How often a worker chains the ledger entries committed since (service.domain.chain).
+SEAL_SECONDS = 1.0
 # How often a worker asks whether today's retention run is still to do (it runs once a day).
 RETENTION_CHECK_SECONDS = 300.0
 
@@ -32,17 +35,41 @@ def run_retention_if_due(container: Container) -> RetentionReport | None:
     return report
 
 
+def run_checkpoint_if_due(container: Container) -> MadeCheckpoint | None:
+    """Make the day's signed checkpoint of the ledger unless some worker already did today."""
+    made = checkpoint_daily(container.uow(), container.deps, container.signer,
+                            mailto=container.settings.checkpoint_mailto)
+    if made is not None:
+        cp = made.checkpoint
+        log.info("daily ledger checkpoint: events at %d, audit log at %d; written to %s%s",
+                 cp.events_position, cp.audit_position, container.checkpoint_log.where,
+                 " and mailed" if made.mailed_to else "")
+    return made
+
+
 def run_worker(container: Container, stop: threading.Event) -> None:
     """Drain the outbox until stopped, sleeping briefly when nothing is due."""
     worker = container.worker()
     log.info("worker started")
-    next_full_pass = next_retention_check = 0.0
+    next_full_pass = next_retention_check = next_seal = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_seal:
+            try:
+                # Skipped when another worker is sealing: it takes these entries too.
+                container.seal_ledger(wait=False)
+            except Exception:
+                log.exception("chaining the ledger's new entries failed; tried again shortly")
+            next_seal = time.monotonic() + SEAL_SECONDS
         if time.monotonic() >= next_retention_check:
             try:
                 run_retention_if_due(container)
             except Exception:
                 log.exception("daily retention failed; it is tried again later")
+            try:
+                # After retention, so that the day's checkpoint covers its audit entry.
+                run_checkpoint_if_due(container)
+            except Exception:
+                log.exception("the daily ledger checkpoint failed; it is tried again later")
             next_retention_check = time.monotonic() + RETENTION_CHECK_SECONDS
         if time.monotonic() >= next_full_pass:
             # A full pass now and then repairs hand edits even when nothing changed.

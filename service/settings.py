@@ -53,6 +53,7 @@ class Settings:
     retention_pending_days: int = 30
     retention_ip_days: int = 365
     metrics_networks: tuple[Network, ...] = ()
+    checkpoint_mailto: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -276,6 +277,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"{name} must be a whole number of days, at least 1.")
         retention[name] = int(raw_days)
 
+    checkpoint_mailto = get("CONSENT_CHECKPOINT_MAILTO")
+    if checkpoint_mailto and (
+        checkpoint_mailto.count("@") != 1 or any(c in checkpoint_mailto for c in " ,;<>")
+    ):
+        raise SettingsError(
+            "CONSENT_CHECKPOINT_MAILTO must be one email address (e.g. omistaja@klinikka.fi) "
+            "where the daily signed checkpoint of the ledger is mailed."
+        )
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -304,5 +314,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retention_ip_days=retention["CONSENT_RETENTION_IP_DAYS"],
         metrics_networks=_networks("CONSENT_METRICS_NETWORKS",
                                    get("CONSENT_METRICS_NETWORKS", "") or ""),
+        checkpoint_mailto=checkpoint_mailto,
         extra={k: v for k, v in env.items() if k.startswith("CONSENT_")},
     )

@@ -708,6 +708,14 @@ class GoogleSheetsMirror:
             self._connect()
         return self._email
 
+    def api(self) -> SheetsHTTPClient:
+        """Return the API client (connected on first use); the checkpoints tab shares it."""
+        return self._connect()
+
+    def explained_failures(self) -> contextlib.AbstractContextManager[None]:
+        """Return a context turning Google's failures into MirrorUnavailable/Misconfigured."""
+        return self._google_failures()
+
     def close(self) -> None:
         """Close the HTTP connections."""
         if self._http is not None:

@@ -423,3 +423,60 @@ class MirrorDirty(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contact_id: Mapped[int] = mapped_column(BigId)
+
+
+class ChainLink(Base):
+    """One entry's place in a hash chain (consent events or the audit log); append-only.
+
+    hash is SHA-256 over the previous link's hash and the entry's canonical content (which
+    includes the chain, the position and these commitments); see service.domain.chain. The
+    commitments are HMACs of the erasable parts (evidence, IP addresses), kept here so that the
+    chain stays whole when those are removed.
+    """
+
+    __tablename__ = "chain_links"
+
+    chain: Mapped[str] = mapped_column(String(10), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entry_id: Mapped[int] = mapped_column(BigId)
+    hash: Mapped[str] = mapped_column(String(64))
+    evidence_commitment: Mapped[str | None] = mapped_column(String(64))
+    ip_commitment: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("chain", "entry_id", name="uq_chain_links_entry"),)
+
+
+class ChainPending(Base):
+    """An event or audit entry committed and not yet chained; written by database triggers."""
+
+    __tablename__ = "chain_pending"
+
+    chain: Mapped[str] = mapped_column(String(10), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+
+
+class ChainHead(Base):
+    """The last link of one chain, moved on by the sealer."""
+
+    __tablename__ = "chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(10), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainCheckpoint(Base):
+    """A signed checkpoint of both chains' heads, as written outside the database."""
+
+    __tablename__ = "chain_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    made_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    events_position: Mapped[int] = mapped_column(BigInteger)
+    events_hash: Mapped[str] = mapped_column(String(64))
+    audit_position: Mapped[int] = mapped_column(BigInteger)
+    audit_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[str] = mapped_column(String(100))
+    signature: Mapped[str] = mapped_column(String(200))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

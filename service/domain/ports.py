@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from service.domain.chain import Checkpoint
 
 
 class Clock(Protocol):
@@ -106,4 +109,30 @@ class IncrementalMirror(Protocol):
 
         Raises MirrorNeedsFullPass when the mirror is not as the last pass left it.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class CheckpointCopies:
+    """The checkpoints read back from where they were written, and what could not be read."""
+
+    found: Sequence[Checkpoint]
+    unreadable: Sequence[str]  # e.g. "row 7: made_at '' is not a time"
+
+
+class CheckpointLog(Protocol):
+    """A place outside the database where signed checkpoints of the ledger are appended.
+
+    The Google Sheet's protected checkpoints tab, or a file beside the local mirror. Raises
+    MirrorUnavailable (try again later) or MirrorMisconfigured (a person must act).
+    """
+
+    where: str  # in words, for reports: "the tab 'checkpoints' of spreadsheet ..."
+
+    def append(self, checkpoint: Checkpoint) -> None:
+        """Add the checkpoint; adding one that is already there changes nothing."""
+        ...
+
+    def read(self) -> CheckpointCopies:
+        """Return every checkpoint written so far."""
         ...

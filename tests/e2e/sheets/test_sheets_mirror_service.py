@@ -19,6 +19,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -28,8 +29,9 @@ from sqlalchemy import select
 from service.bootstrap import Container
 from service.cli import main as consent
 from service.domain import ledger
+from service.domain.checkpoints import LAST_DAY_STATE
 from service.domain.ledger import Actor
-from service.domain.models import EventKind, Method, OutboxItem, OutboxStatus
+from service.domain.models import EventKind, Method, OutboxItem, OutboxStatus, ServiceState
 from service.settings import load_settings
 from tests.e2e.sheets.support import (
     HEADER,
@@ -259,6 +261,14 @@ def test_worker_killed_between_its_read_and_its_write_leaves_a_tab_the_next_pass
     second = subscribe(container, "ville@example.fi")
     withdraw(container, first)
     clock.advance(seconds=2)
+
+    # The day's ledger checkpoint (`worker --once` makes it too, and writes it to the Sheet) is
+    # not this test's concern: it is marked made for the day the worker process sees.
+    with container.uow() as uow:
+        uow.session.add(ServiceState(
+            name=LAST_DAY_STATE, updated_at=datetime.now(UTC),
+            value=datetime.now(ZoneInfo(container.deps.practice.timezone)).date().isoformat()))
+        uow.commit()
 
     # Another worker process takes the pass, reads the tab, and dies while its write is sent.
     held: Fault = fake.fail(mode="hold", method="POST", delay=60)
