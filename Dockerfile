@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CONSENT_DATA_DIR=/data \
     PROMETHEUS_MULTIPROC_DIR=/tmp/consent-metrics
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client \
+ && apt-get install -y --no-install-recommends postgresql-client libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 consent \
  && mkdir /data /backups /tmp/consent-metrics \

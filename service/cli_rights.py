@@ -121,3 +121,50 @@ def retention_command(pending_days: int, ip_days: int, dry_run: bool) -> None:
     click.echo(f"{'would remove' if dry_run else 'removed'} {report.pending_removed} "
                f"unconfirmed opt-in(s); cleared {report.evidence_ips_cleared} evidence and "
                f"{report.audit_ips_cleared} audit-log IP address(es)")
+
+
+@click.command("proof")
+@click.argument("address")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The folder the HTML and PDF are written to.")
+@click.option("--language", type=click.Choice(["fi", "sv", "en"]), default="fi",
+              show_default=True, help="The language of the document.")
+def proof_command(address: str, output: Path, language: str) -> None:
+    """Write the proof pack of the person with this address (HTML and PDF), for a regulator.
+
+    Every consent event with the wording shown, the evidence still held, each event's place in
+    the hash chain and the checkpoint that covers it, and the verification of the whole ledger.
+    Producing it is logged.
+    """
+    from service import ledger_check, proof_document
+    from service.domain import ledger, proof
+    from service.domain.exporting import CLI_ACTOR
+    from service.domain.normalize import InvalidInput, parse_email
+
+    container = _container()
+    try:
+        try:
+            key = parse_email(address).key
+        except InvalidInput as exc:
+            raise click.ClickException(str(exc)) from None
+        with container.uow() as uow:
+            person = ledger.find_contact_by_email(uow.session, key)
+            public_id = person.public_id if person is not None else None
+        if public_id is None:
+            raise click.ClickException("no live contact has this address")
+        click.echo("checking the ledger...", err=True)
+        checked = proof.Verification.of(ledger_check.verify_now(container))
+        pack = proof.proof_pack(container.uow(), container.deps, public_id, CLI_ACTOR,
+                                verification=checked)
+    finally:
+        container.close()
+    html = proof_document.render_html(pack, language)
+    output.mkdir(parents=True, exist_ok=True)
+    page = output / f"proof-{public_id}.html"
+    page.write_text(html, encoding="utf-8")
+    click.echo("writing the PDF...", err=True)
+    pdf = output / f"proof-{public_id}.pdf"
+    pdf.write_bytes(proof_document.render_pdf(html))
+    verdict = "whole" if checked.whole else f"NOT WHOLE: {checked.problem}"
+    click.echo(f"{len(pack.events)} consent event(s); the ledger is {verdict}")
+    click.echo(f"written: {page}\nwritten: {pdf}")

@@ -132,6 +132,11 @@ def flagged(uow: UnitOfWork) -> list[ContactSummary]:
         return _summaries(uow.session, contacts)
 
 
+def find_live(session: Session, public_id: str, *, lock: bool = False) -> Contact:
+    """Return the contact of this public id unless it is unknown or erased (ContactNotFound)."""
+    return _live(session, public_id, lock=lock)
+
+
 def _live(session: Session, public_id: str, *, lock: bool = False) -> Contact:
     contact = ledger.find_contact(session, public_id, lock=lock)
     if contact is None or contact.erased_at is not None:

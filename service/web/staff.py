@@ -30,6 +30,7 @@ from flask import (
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from service import ledger_check, proof_document
 from service.bootstrap import Container
 from service.domain import (
     apikeys,
@@ -37,6 +38,7 @@ from service.domain import (
     events_out,
     notices,
     parked,
+    proof,
     rights,
     sources,
     staff,
@@ -56,6 +58,9 @@ PENDING_TIMEOUT = timedelta(minutes=5)
 LOGIN_RATE_LIMIT = "30/minute;300/hour"
 STAFF_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
              "base-uri 'none'; frame-ancestors 'none'")
+
+# The proof pack is one self-contained page: its own inline styles, nothing else.
+PROOF_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
 
 F = TypeVar("F", bound=Callable[..., Any])
 csrf = CSRFProtect()
@@ -161,7 +166,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
 
     @bp.after_request
     def _headers(response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = STAFF_CSP
+        response.headers["Content-Security-Policy"] = g.get("csp", STAFF_CSP)
         # The same-origin Referer lets the CSRF check work over https; nothing leaves the site.
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
@@ -485,6 +490,23 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
                                      ip=client_ip(), fmt=fmt)
         return Response(body, mimetype=rights.EXPORT_MEDIA_TYPES[fmt], headers={
             "Content-Disposition": f'attachment; filename="contact-{public_id}.{fmt}"'})
+
+    @bp.get("/contacts/<public_id>/proof.<fmt>")
+    @signed_in
+    def proof_pack(public_id: str, fmt: str) -> Any:
+        """The person's proof pack (HTML to read, PDF to send); producing it is logged."""
+        if fmt not in ("html", "pdf"):
+            abort(404)
+        checked = proof.Verification.of(ledger_check.verify_now(app_container))
+        pack = proof.proof_pack(app_container.uow(), deps, public_id, me().actor,
+                                verification=checked, ip=client_ip())
+        html = proof_document.render_html(pack, lang())
+        if fmt == "html":
+            # A self-contained document: its own styles, nothing fetched.
+            g.csp = PROOF_CSP
+            return Response(html, mimetype="text/html")
+        return Response(proof_document.render_pdf(html), mimetype="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="proof-{public_id}.pdf"'})
 
     @bp.get("/contacts/<public_id>/erase")
     @signed_in

@@ -129,6 +129,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "contact.export_csv": ("CSV", "CSV"),
     "contact.export_jsonld": ("Suostumustiedot (JSON-LD, ISO/IEC TS 27560)",
                               "Consent records (JSON-LD, ISO/IEC TS 27560)"),
+    "contact.proof_html": ("Todiste suostumuksesta (näytä)", "Proof of consent (view)"),
+    "contact.proof_pdf": ("Todiste suostumuksesta (PDF)", "Proof of consent (PDF)"),
     "contact.erase": ("Poista henkilön tiedot", "Erase this person"),
     "erase.title": ("Poista henkilön tiedot pysyvästi", "Erase this person for good"),
     "erase.explain": (
