@@ -58,6 +58,7 @@ def practice_from(settings: Settings) -> Practice:
         double_opt_in=settings.double_opt_in,
         default_language=settings.default_language,
         timezone=settings.timezone,
+        organization_address=settings.organization_address,
     )
 
 

@@ -54,6 +54,8 @@ class Settings:
     retention_ip_days: int = 365
     metrics_networks: tuple[Network, ...] = ()
     checkpoint_mailto: str | None = None
+    # The practice's postal address, given as the controller's in consent records and receipts.
+    organization_address: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -295,6 +297,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mail_from=mail_from,
         organization=get("CONSENT_ORGANIZATION", "Our practice") or "Our practice",
         privacy_url=get("CONSENT_PRIVACY_URL"),
+        organization_address=get("CONSENT_ORGANIZATION_ADDRESS"),
         unsubscribe_mailto=get("CONSENT_UNSUBSCRIBE_MAILTO"),
         timezone=timezone,
         google_credentials=Path(credentials) if credentials else None,

@@ -122,6 +122,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         "CONSENT_DATABASE_URL": database_url,
         "CONSENT_SECRET_KEYS": "test-key-0123456789abcdef",
         "CONSENT_ORGANIZATION": "Kiropraktikko Testi",
+        "CONSENT_ORGANIZATION_ADDRESS": "Kauppakatu 1, 40100 Jyväskylä",
         "CONSENT_PUBLIC_URL": "https://consent.example.fi",
         "CONSENT_OPTIN_RATE_LIMIT": "1000/minute",
     }

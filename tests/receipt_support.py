@@ -61,12 +61,13 @@ STATUS_REQUIRED = {
     "event duration": DPV + "hasDuration",
     "expression by entity": DPV + "isIndicatedBy",
 }
-# "Entity Fields": name, identifier, role (hasDataController above), contact. The postal
-# address is also marked MUST; the service holds none (see the report of this change).
+# "Entity Fields": name, identifier, role (hasDataController above), contact, and the postal
+# address (from CONSENT_ORGANIZATION_ADDRESS, which the tests' settings give).
 ENTITY_REQUIRED = {
     "name": DPV + "hasName",
     "identifier": DPV + "hasIdentifier",
     "contact": SCHEMA + "contactPoint",
+    "address": SCHEMA + "address",
 }
 # "DPV-27560 Consent Receipts": schema version, receipt identifier, associated consent record,
 # creation timestamp.

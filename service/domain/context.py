@@ -22,6 +22,7 @@ class Practice:
     double_opt_in: bool
     default_language: str
     timezone: str = "Europe/Helsinki"
+    organization_address: str | None = None
 
     @property
     def one_click_allowed(self) -> bool:

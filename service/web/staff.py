@@ -785,6 +785,7 @@ def build_blueprint(app_container: Container, limiter: Limiter) -> Blueprint:
             ("CONSENT_MAIL_FROM", settings.mail_from),
             ("CONSENT_SMTP_URL", "set" if settings.smtp_url else "unset (.eml files)"),
             ("CONSENT_PRIVACY_URL", settings.privacy_url or "unset"),
+            ("CONSENT_ORGANIZATION_ADDRESS", settings.organization_address or "unset"),
             ("CONSENT_DOUBLE_OPT_IN", str(settings.double_opt_in).lower()),
             ("CONSENT_DEFAULT_LANGUAGE", settings.default_language),
             ("CONSENT_TIMEZONE", settings.timezone),

@@ -111,13 +111,15 @@ class Controller:
     iri: str
     privacy_url: str | None
     withdraw_url: str
+    address: str | None = None  # postal (CONSENT_ORGANIZATION_ADDRESS)
 
 
 def controller_of(practice: Practice) -> Controller:
     """Describe the practice from its settings (CONSENT_ORGANIZATION, CONSENT_PRIVACY_URL)."""
     base = practice.public_url.rstrip("/")
     return Controller(name=practice.organization, iri=f"{base}/#controller",
-                      privacy_url=practice.privacy_url, withdraw_url=f"{base}/unsubscribe")
+                      privacy_url=practice.privacy_url, withdraw_url=f"{base}/unsubscribe",
+                      address=practice.organization_address)
 
 
 @cache
@@ -156,7 +158,11 @@ def _subject(public_id: str) -> dict[str, Any]:
 
 
 def _entity(controller: Controller) -> dict[str, Any]:
-    """The controller's entity fields (name, identifier, contact) as the report lists them."""
+    """The controller's entity fields (name, identifier, contact, address) as the report lists.
+
+    The postal address the report requires comes from CONSENT_ORGANIZATION_ADDRESS; without it
+    the records lack that one field.
+    """
     contact = controller.privacy_url or controller.withdraw_url
     node: dict[str, Any] = {
         "@id": controller.iri,
@@ -167,6 +173,8 @@ def _entity(controller: Controller) -> dict[str, Any]:
     }
     if controller.privacy_url:
         node["schema:url"] = controller.privacy_url
+    if controller.address:
+        node["schema:address"] = controller.address
     return node
 
 
