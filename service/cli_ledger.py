@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from service import ledger_check
 from service.settings import SettingsError, load_settings
 
 # Exit statuses of `consent verify`.
@@ -51,53 +52,6 @@ class _Progress:
             click.echo(f"  {chain} chain: {done:,} of {total:,} links checked", err=True)
 
 
-def gather_checkpoints(container: Any, files: tuple[Path, ...], use_stored: bool
-            ) -> tuple[list[Any], list[str]]:
-    """Return every checkpoint to compare with (by signature, with its sources) and failures."""
-    from service.domain import checkpoints
-    from service.domain.chain_verify import CheckpointSource
-    from service.domain.ports import MirrorMisconfigured, MirrorUnavailable
-
-    sources: dict[str, tuple[Any, list[str]]] = {}
-    unreadable: list[str] = []
-
-    def add(found: Any, source: str) -> None:
-        if found.signature in sources:
-            sources[found.signature][1].append(source)
-        else:
-            sources[found.signature] = (found, [source])
-
-    for path in files:
-        copies = checkpoints.read_checkpoints(path.read_bytes())
-        unreadable += [f"{path}: {problem}" for problem in copies.unreadable]
-        if not copies.found and not copies.unreadable:
-            unreadable.append(f"{path}: no checkpoint in it")
-        for found in copies.found:
-            add(found, f"file {path.name}")
-    log = container.checkpoint_log
-    written: set[str] = set()
-    try:
-        copies = log.read()
-    except (MirrorUnavailable, MirrorMisconfigured) as exc:
-        unreadable.append(f"{log.where} could not be read: {exc}")
-    else:
-        unreadable += [f"{log.where}, {problem}" for problem in copies.unreadable]
-        for found in copies.found:
-            written.add(found.signature)
-            add(found, log.where)
-        if use_stored:
-            for copy in checkpoints.stored(container.uow()):
-                if copy.published_at is not None and copy.checkpoint.signature not in written:
-                    unreadable.append(
-                        f"the checkpoint of {copy.checkpoint.made_at:%Y-%m-%d %H:%M} UTC was "
-                        f"written to {log.where} and is no longer there")
-    if use_stored:
-        for copy in checkpoints.stored(container.uow()):
-            add(copy.checkpoint, "the database's copy")
-    return [CheckpointSource(", ".join(where), found)
-            for found, where in sources.values()], unreadable
-
-
 @click.command("verify")
 @click.option("--checkpoint", "files", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -131,7 +85,7 @@ def verify(files: tuple[Path, ...], seal: bool, no_stored: bool,
             assert sealed is not None
             click.echo(f"sealed: {sealed.events:,} event(s) and {sealed.audit:,} audit "
                        "entr(ies) written without a link are now chained")
-        found, unreadable = gather_checkpoints(container, files, not no_stored)
+        found, unreadable = ledger_check.gather_checkpoints(container, files, not no_stored)
         click.echo(f"checking the ledger ({container.engine.dialect.name})...", err=True)
         window = None
         if lost:
