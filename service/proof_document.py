@@ -11,9 +11,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from service.domain.languages import LANGUAGES
 from service.domain.proof import ProofPack
 
-LANGUAGES = ("fi", "sv", "en")
 TEMPLATES = Path(__file__).parent / "proof_templates"
 
 # (fi, sv, en)

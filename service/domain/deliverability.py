@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.domain import inbound, ledger
+from service.domain.channels import Channel
 from service.domain.context import Deps
 from service.domain.ledger import Actor, EvidenceData
-from service.domain.models import ActorType, Channel, EventKind, Method, SubscriptionState
+from service.domain.models import ActorType, EventKind, Method, SubscriptionState
 from service.domain.normalize import email_key
 from service.domain.uow import UnitOfWork
 

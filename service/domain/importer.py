@@ -15,9 +15,10 @@ from datetime import UTC, date, datetime
 from sqlalchemy.orm import Session
 
 from service.domain import audit, ledger
+from service.domain.channels import Channel
 from service.domain.context import Deps
 from service.domain.ledger import Actor, EvidenceData
-from service.domain.models import ActorType, Channel, EventKind, Method, SubscriptionState
+from service.domain.models import ActorType, EventKind, Method, SubscriptionState
 from service.domain.normalize import InvalidInput, parse_email, parse_name, parse_phone
 from service.domain.rights import is_erased
 from service.domain.uow import UnitOfWork

@@ -17,25 +17,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.domain import mail, receipts, rights
+from service.domain import links, mail, receipts, rights
 from service.domain.context import Deps
 from service.domain.i18n import t
-from service.domain.models import Channel, Contact
+from service.domain.models import Contact
 from service.domain.ports import MailUndeliverable
-from service.domain.tokens import Purpose
 
 LIST_LABEL = "newsletter"
-
-
-def unsubscribe_url(deps: Deps, contact: Contact, channel: str = Channel.EMAIL) -> str:
-    """Return the contact's never-expiring unsubscribe link for the channel."""
-    return unsubscribe_link(deps, contact.public_id, channel)
-
-
-def unsubscribe_link(deps: Deps, public_id: str, channel: str = Channel.EMAIL) -> str:
-    """Return the never-expiring unsubscribe link of a contact known by public id."""
-    token = deps.tokens.sign(Purpose.UNSUBSCRIBE, {"c": public_id, "ch": str(channel)})
-    return deps.link(Purpose.UNSUBSCRIBE, token)
 
 
 def unsubscribe_headers(deps: Deps, url: str) -> dict[str, str]:
@@ -101,7 +89,7 @@ def queue_to_contact(
     """
     if contact.email is None:
         raise ValueError("contact has no email address")
-    url = unsubscribe_url(deps, contact) if with_unsubscribe else None
+    url = links.unsubscribe_url(deps, contact.public_id) if with_unsubscribe else None
     headers = unsubscribe_headers(deps, url) if url else {}
     if list_mail:
         headers.update(list_id_header(deps))

@@ -52,13 +52,6 @@ class Base(DeclarativeBase):
     """Base of every table."""
 
 
-class Channel(enum.StrEnum):
-    """A way to reach a person."""
-
-    EMAIL = "email"
-    SMS = "sms"
-
-
 class SubscriptionState(enum.StrEnum):
     """Where one contact stands on one channel."""
 

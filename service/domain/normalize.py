@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -14,7 +14,6 @@ MAX_EMAIL = 254
 MAX_NAME = 200
 MAX_PHONE = 32
 MAX_URL = 2000
-LANGUAGES = ("fi", "sv", "en")
 # Numbers people and programs send are read only as ASCII digits ("²".isdigit() is true, and
 # int("²") fails), and only within what the columns hold.
 MAX_INT = 2**31 - 1  # an INTEGER column (notice versions)
@@ -202,16 +201,6 @@ def parse_name(raw: str, field: str = "name") -> str | None:
     return value or None
 
 
-def parse_language(raw: str | None, default: str, field: str = "language") -> str:
-    """Accept fi, sv or en (a regional tag such as fi-FI too)."""
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower().replace("_", "-").split("-")[0]
-    if value not in LANGUAGES:
-        raise InvalidInput([FieldProblem(field, "must be one of fi, sv, en", "language")])
-    return value
-
-
 def parse_noting(parse: Callable[[str], T], text: str | None,
                  problems: list[FieldProblem]) -> T | None:
     """Parse a field's text when there is any; what is wrong goes to `problems` (then None).
@@ -225,6 +214,37 @@ def parse_noting(parse: Callable[[str], T], text: str | None,
     except InvalidInput as exc:
         problems.extend(exc.problems)
         return None
+
+
+def text_as_sent(raw: Mapping[str, Any], name: str, problems: list[FieldProblem]) -> str | None:
+    """Return a field's text as sent (a whole number as its digits); other kinds are a problem.
+
+    For forms from websites and their programs, where "" and spaces still mean something to the
+    field's own parser (a required address, a page URL).
+    """
+    value = raw.get(name)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        problems.append(FieldProblem(name, "must be text"))
+        return None
+    return value
+
+
+def text_trimmed(raw: Mapping[str, Any], name: str, problems: list[FieldProblem]) -> str | None:
+    """Return a field's text without surrounding spaces, none when empty; only text is text.
+
+    For staff forms and the staff API, where an empty field is a field left out.
+    """
+    value = raw.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        problems.append(FieldProblem(name, "must be text"))
+        return None
+    return value.strip() or None
 
 
 def parse_notice(raw: object, field: str = "notice") -> int | None:

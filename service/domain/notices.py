@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from service.domain import audit, ledger
 from service.domain.context import Deps
+from service.domain.languages import LANGUAGES
 from service.domain.ledger import Actor
 from service.domain.models import Notice
-from service.domain.normalize import LANGUAGES, FieldProblem, InvalidInput, too_long
+from service.domain.normalize import FieldProblem, InvalidInput, too_long
 from service.domain.uow import UnitOfWork
 
 MAX_TEXT = 5000

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.domain import ledger, letters
+from service.domain import ledger, letters, links
+from service.domain.channels import Channel, ChannelsProblem, read_channels
 from service.domain.context import Deps
+from service.domain.languages import parse_language
 from service.domain.ledger import Actor, EvidenceData
-from service.domain.models import Channel, Contact, EventKind, Method, SubscriptionState
+from service.domain.links import LinkNotUsable
+from service.domain.models import Contact, EventKind, Method, SubscriptionState
 from service.domain.normalize import (
     MAX_URL,
     Address,
@@ -20,14 +23,13 @@ from service.domain.normalize import (
     InvalidInput,
     mask_email,
     parse_email,
-    parse_language,
     parse_name,
     parse_notice,
     parse_noting,
     parse_phone,
+    text_as_sent,
     too_long,
 )
-from service.domain.tokens import ExpiredToken, InvalidToken, Purpose
 from service.domain.uow import UnitOfWork
 
 # A pending address gets at most one confirmation message in this period.
@@ -71,55 +73,34 @@ class OptInOutcome:
 
 
 def _channels(raw: Any, problems: list[FieldProblem]) -> tuple[str, ...]:
-    if raw is None or raw == "" or raw == []:
+    """Return the channels asked for; a form that names none asks for email."""
+    read = read_channels(raw, as_typed=True)
+    if read.problem is ChannelsProblem.NONE_CHOSEN:
         return (Channel.EMAIL.value,)
-    values: Sequence[Any]
-    if isinstance(raw, str):
-        values = [v for v in raw.replace(" ", ",").split(",") if v]
-    elif isinstance(raw, list | tuple):
-        values = raw
-    else:
+    if read.problem is ChannelsProblem.NOT_A_LIST:
         problems.append(FieldProblem("channels", "must be a list of email and/or sms"))
-        return ()
-    chosen: list[str] = []
-    for value in values:
-        if not isinstance(value, str) or value.strip().lower() not in ("email", "sms"):
-            problems.append(FieldProblem("channels", "may contain only email and sms"))
-            return ()
-        if value.strip().lower() not in chosen:
-            chosen.append(value.strip().lower())
-    return tuple(chosen)
-
-
-def _text(raw: Mapping[str, Any], name: str, problems: list[FieldProblem]) -> str | None:
-    value = raw.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool | int) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str):
-        problems.append(FieldProblem(name, "must be text"))
-        return None
-    return value
+    elif read.problem is not None:
+        problems.append(FieldProblem("channels", "may contain only email and sms"))
+    return read.channels
 
 
 def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
     """Validate the fields of an opt-in, naming every field at fault."""
     problems: list[FieldProblem] = []
     address: Address | None = None
-    email = _text(raw, "email", problems)
+    email = text_as_sent(raw, "email", problems)
     if email is None or not email.strip():
         problems.append(FieldProblem("email", "is required", "required"))
     else:
         address = parse_noting(parse_email, email, problems)
-    name = parse_noting(parse_name, _text(raw, "name", problems), problems)
-    phone_text = _text(raw, "phone", problems)
+    name = parse_noting(parse_name, text_as_sent(raw, "name", problems), problems)
+    phone_text = text_as_sent(raw, "phone", problems)
     phone = None
     if phone_text and phone_text.strip():
         phone = parse_noting(parse_phone, phone_text, problems)
     language = default_language
     try:
-        language = parse_language(_text(raw, "language", problems), default_language)
+        language = parse_language(text_as_sent(raw, "language", problems), default_language)
     except InvalidInput as exc:
         problems.extend(exc.problems)
     channels = _channels(raw.get("channels"), problems)
@@ -140,7 +121,7 @@ def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
     except InvalidInput as exc:
         problems.extend(exc.problems)
 
-    page_url = _text(raw, "page_url", problems)
+    page_url = text_as_sent(raw, "page_url", problems)
     if page_url is not None:
         page_url = page_url.strip() or None
         if page_url and len(page_url) > MAX_URL:
@@ -202,7 +183,7 @@ def request_opt_in(
             event = ledger.record(
                 session, contact, channel, kind, method, Actor.person(),
                 now=now, notice=notice, evidence=evidence, source=source,
-                subscriptions=subs, queue_mirror_pass=False,
+                subscriptions=subs,
                 confirmation_sent_at=now if confirm and channel == Channel.EMAIL.value else None,
             )
             first_event_id = first_event_id or event.id
@@ -214,11 +195,10 @@ def request_opt_in(
                 ch for ch in form.channels
                 if (sub := subs.get(ch)) is not None and sub.state == SubscriptionState.PENDING
             ]
-            token = deps.tokens.sign(
-                Purpose.CONFIRM, {"c": contact.public_id, "r": first_event_id, "ch": pending}
-            )
+            confirm_url = links.url(deps, links.ConfirmLink(
+                contact.public_id, tuple(pending), requested_event_id=first_event_id))
             letters.queue_confirmation(
-                session, deps, contact, deps.link(Purpose.CONFIRM, token),
+                session, deps, contact, confirm_url,
                 key=f"confirm:{contact.public_id}:{first_event_id}", now=now,
             )
         elif not double and Channel.EMAIL.value in to_record:
@@ -228,9 +208,8 @@ def request_opt_in(
                 session, deps, contact, key=f"welcome:{contact.public_id}:{first_event_id}",
                 now=now,
             )
-        if to_record:
-            # Once per opt-in, last: the shared pending mirror row is held as briefly as can be.
-            ledger.register_changed(session, now=now)
+        # The mirror pass follows from the events, queued at commit: its shared pending row
+        # is held as briefly as can be.
         uow.commit()
     return OptInOutcome("pending" if double else "subscribed", recorded=bool(to_record))
 
@@ -242,55 +221,6 @@ class ConfirmationView:
     masked_address: str
     language: str
     already_confirmed: bool
-
-
-class LinkNotUsable(Exception):
-    """A link that is invalid, expired or no longer applies; nothing was changed."""
-
-    def __init__(self, reason: str, language: str | None = None) -> None:
-        """Keep why (invalid or expired) and the contact's language when known."""
-        super().__init__(reason)
-        self.reason = reason
-        self.language = language
-
-
-def verify_link(deps: Deps, purpose: Purpose, token: str) -> dict[str, Any]:
-    """Return the payload of a personal link's token, or raise LinkNotUsable (expired, invalid)."""
-    try:
-        return deps.tokens.verify(purpose, token)
-    except ExpiredToken:
-        raise LinkNotUsable("expired") from None
-    except InvalidToken:
-        raise LinkNotUsable("invalid") from None
-
-
-def verify_events_link(deps: Deps, purpose: Purpose, token: str) -> tuple[str, list[int]]:
-    """Return the contact and the consent events a link names (an undo or a dispute link)."""
-    payload = verify_link(deps, purpose, token)
-    public_id, event_ids = payload.get("c"), payload.get("e")
-    if not isinstance(public_id, str) or not isinstance(event_ids, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in event_ids
-    ):
-        raise LinkNotUsable("invalid")
-    return public_id, event_ids
-
-
-def linked_contact(session: Session, public_id: str, *, lock: bool = False) -> Contact:
-    """Return the contact a link names; an erased one is as unknown as a forged link."""
-    contact = ledger.find_contact(session, public_id, lock=lock)
-    if contact is None or contact.erased_at is not None:
-        raise LinkNotUsable("invalid")
-    return contact
-
-
-def _confirm_payload(deps: Deps, token: str) -> tuple[str, list[str], int | None]:
-    """Return the contact, the channels and the requested event a confirmation link names."""
-    payload = verify_link(deps, Purpose.CONFIRM, token)
-    contact_id, channels, request = payload.get("c"), payload.get("ch"), payload.get("r")
-    if not isinstance(contact_id, str) or not isinstance(channels, list):
-        raise LinkNotUsable("invalid")
-    request_id = request if isinstance(request, int) and not isinstance(request, bool) else None
-    return contact_id, [c for c in channels if c in ("email", "sms")], request_id
 
 
 def _apply_requested_details(session: Session, contact: Contact, request_id: int | None) -> None:
@@ -306,21 +236,23 @@ def _apply_requested_details(session: Session, contact: Contact, request_id: int
         return
     problems: list[FieldProblem] = []
     if contact.name is None:
-        contact.name = parse_noting(parse_name, _text(submitted, "name", problems), problems)
+        name = text_as_sent(submitted, "name", problems)
+        contact.name = parse_noting(parse_name, name, problems)
     if contact.phone is None:
-        contact.phone = parse_noting(parse_phone, _text(submitted, "phone", problems), problems)
+        phone = text_as_sent(submitted, "phone", problems)
+        contact.phone = parse_noting(parse_phone, phone, problems)
 
 
 def view_confirmation(uow: UnitOfWork, deps: Deps, token: str) -> ConfirmationView:
     """Describe what confirming would do, changing nothing."""
-    public_id, channels, _request = _confirm_payload(deps, token)
+    link = links.read(deps, links.ConfirmLink, token)
     with uow:
-        contact = ledger.find_contact(uow.session, public_id)
+        contact = ledger.find_contact(uow.session, link.contact_id)
         if contact is None or contact.erased_at is not None or contact.email is None:
-            raise LinkNotUsable("invalid")
-        states = [ledger.subscription(uow.session, contact, ch) for ch in channels]
+            raise LinkNotUsable(links.INVALID)
+        states = [ledger.subscription(uow.session, contact, ch) for ch in link.channels]
         if any(s is None or s.state == SubscriptionState.UNSUBSCRIBED for s in states):
-            raise LinkNotUsable("invalid", contact.language)
+            raise LinkNotUsable(links.INVALID, contact.language)
         return ConfirmationView(
             masked_address=mask_email(contact.email),
             language=contact.language,
@@ -334,17 +266,17 @@ def confirm_opt_in(
     uow: UnitOfWork, deps: Deps, token: str, context: RequestContext
 ) -> ConfirmationView:
     """Confirm the pending channels named by a valid confirmation token; a repeat is harmless."""
-    public_id, channels, request_id = _confirm_payload(deps, token)
+    link = links.read(deps, links.ConfirmLink, token)
     now = deps.clock.now()
     with uow:
         session = uow.session
-        contact = ledger.find_contact(session, public_id, lock=True)
+        contact = ledger.find_contact(session, link.contact_id, lock=True)
         if contact is None or contact.erased_at is not None or contact.email is None:
-            raise LinkNotUsable("invalid")
-        subs = {ch: ledger.subscription(session, contact, ch, lock=True) for ch in channels}
+            raise LinkNotUsable(links.INVALID)
+        subs = {ch: ledger.subscription(session, contact, ch, lock=True) for ch in link.channels}
         if any(s is None or s.state == SubscriptionState.UNSUBSCRIBED for s in subs.values()):
             # The person withdrew after asking; an old link must not undo that.
-            raise LinkNotUsable("invalid", contact.language)
+            raise LinkNotUsable(links.INVALID, contact.language)
         evidence = EvidenceData(ip=context.ip, user_agent=context.user_agent)
         confirmed_email = False
         for channel, sub in subs.items():
@@ -362,7 +294,7 @@ def confirm_opt_in(
                 confirmed_email = True
                 welcome_key = f"welcome:{contact.public_id}:{event.id}"
         if confirmed_email:
-            _apply_requested_details(session, contact, request_id)
+            _apply_requested_details(session, contact, link.requested_event_id)
         if contact.email_undeliverable_at is not None and confirmed_email:
             # Confirming proves the address works again.
             contact.email_undeliverable_at = None

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import and_, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from service.domain import letters
+from service.domain import letters, links
+from service.domain.channels import CHANNELS, Channel
 from service.domain.context import Deps
-from service.domain.models import Channel, Contact, Subscription, SubscriptionState
+from service.domain.models import Contact, Subscription, SubscriptionState
 from service.domain.normalize import FieldProblem, InvalidInput, whole_number
 from service.domain.uow import UnitOfWork
 
@@ -172,7 +173,7 @@ def recipient(deps: Deps, entry: RegisterEntry, channel: str) -> Recipient:
     address = entry.email if channel == Channel.EMAIL.value else entry.phone
     if address is None or consent.since is None:
         raise ValueError("the entry is not on the register for this channel")
-    url = letters.unsubscribe_link(deps, entry.public_id, channel)
+    url = links.unsubscribe_url(deps, entry.public_id, channel)
     headers = letters.unsubscribe_headers(deps, url) if channel == Channel.EMAIL.value else {}
     return Recipient(
         contact_id=entry.public_id,
@@ -200,7 +201,7 @@ def parse_query(channel: str | None, cursor: str | None, limit: str | None) -> R
     """Validate channel, cursor and limit, naming every parameter at fault."""
     problems = []
     chosen = (channel or Channel.EMAIL.value).strip().lower()
-    if chosen not in (Channel.EMAIL.value, Channel.SMS.value):
+    if chosen not in CHANNELS:
         problems.append(FieldProblem("channel", "must be email or sms"))
     after: int | None = 0
     if cursor:

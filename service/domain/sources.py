@@ -24,7 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain import audit, inbound
+from service.domain.channels import Channel, read_channels
 from service.domain.context import Deps
+from service.domain.languages import LANGUAGES
 from service.domain.ledger import Actor
 from service.domain.models import ActorType, InboundSource, Method
 from service.domain.normalize import FieldProblem, InvalidInput
@@ -229,8 +231,7 @@ def add_source(
     if chosen in (SourceKind.MAILGUN, SourceKind.SENDGRID) and not signing_secret:
         raise SourceProblem(f"{chosen.value} signs its events: give --signing-secret "
                             "(Mailgun: the HTTP webhook signing key; SendGrid: the public key)")
-    bad_channels = [c for c in channels if c not in ("email", "sms")]
-    if bad_channels or not channels:
+    if read_channels(list(channels)).problem is not None:
         raise SourceProblem("channels are email and/or sms")
     # Senders that sign do not need a token; the others authenticate with one.
     token = None if chosen in SIGNATURE_ONLY else secrets.token_urlsafe(32)
@@ -375,15 +376,16 @@ def is_ticked(value: str | list[str] | bool | None) -> bool:
     return value.strip().lower() not in UNTICKED
 
 
-def _channels(value: str | list[str] | None, default: Sequence[str]) -> list[str]:
+def _channels_in_words(value: str | list[str] | None, default: Sequence[str]) -> list[str]:
+    """Return the channels a form's own answer names in words ("Sähköposti", "Text (SMS)")."""
     items = value if isinstance(value, list) else ([value] if value else [])
     chosen: list[str] = []
     for item in items:
         for word in re.split(r"[,\s|]+", item.lower()):
             if "sms" in word or "teksti" in word:
-                chosen.append("sms")
+                chosen.append(Channel.SMS.value)
             elif "mail" in word or "posti" in word or word == "post":
-                chosen.append("email")
+                chosen.append(Channel.EMAIL.value)
     return list(dict.fromkeys(chosen)) or list(default)
 
 
@@ -396,14 +398,14 @@ def to_opt_in_fields(source: SourceConfig, submission: FormSubmission) -> dict[s
             value = " ".join(value)
         if value is not None and value.strip():
             ours[name] = value.strip()
-    ours["channels"] = _channels(
+    ours["channels"] = _channels_in_words(
         mapped_value(submission.fields, source.mapping.get("channels", ())), source.channels
     )
     if source.notice is not None:
         ours["notice"] = source.notice
     if submission.page_url and submission.page_url.startswith(("http://", "https://")):
         ours["page_url"] = submission.page_url[:2000]
-    if "language" in ours and ours["language"][:2].lower() in ("fi", "sv", "en"):
+    if "language" in ours and ours["language"][:2].lower() in LANGUAGES:
         ours["language"] = ours["language"][:2].lower()
     elif "language" in ours:
         del ours["language"]

@@ -9,13 +9,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.domain import audit, ledger, letters
+from service.domain import audit, ledger, letters, links
+from service.domain.channels import CHANNELS, Channel, in_channel_order, read_channels
 from service.domain.context import Deps
 from service.domain.i18n import t
 from service.domain.ledger import Actor, EvidenceData
+from service.domain.links import UndoLink, UnsubscribeLink, linked_contact
 from service.domain.mail import Attachment
 from service.domain.models import (
-    Channel,
     ConsentEvent,
     Contact,
     EventKind,
@@ -25,17 +26,9 @@ from service.domain.models import (
     SubscriptionState,
 )
 from service.domain.normalize import FieldProblem, InvalidInput, mask_email, parse_email, too_long
-from service.domain.optin import (
-    LinkNotUsable,
-    RequestContext,
-    linked_contact,
-    verify_events_link,
-    verify_link,
-)
-from service.domain.tokens import LIFETIMES, Purpose
+from service.domain.optin import RequestContext
 from service.domain.uow import UnitOfWork
 
-CHANNELS = (Channel.EMAIL.value, Channel.SMS.value)
 # Withdrawals made through the link by the person; only these may be undone or given a reason.
 LINK_METHODS = (Method.UNSUBSCRIBE_PAGE.value, Method.ONE_CLICK.value)
 REASONS = ("too_many", "not_relevant", "never_signed_up", "other")
@@ -83,14 +76,6 @@ def mask_phone(phone: str) -> str:
     return f"{phone[:4]} *** **{phone[-2:]}" if len(phone) > 6 else "***"
 
 
-def _unsubscribe_payload(deps: Deps, token: str) -> tuple[str, str]:
-    payload = verify_link(deps, Purpose.UNSUBSCRIBE, token)
-    public_id, channel = payload.get("c"), payload.get("ch")
-    if not isinstance(public_id, str) or channel not in CHANNELS:
-        raise LinkNotUsable("invalid")
-    return public_id, str(channel)
-
-
 def _masked(contact: Contact, channel: str) -> str:
     if channel == Channel.SMS.value:
         return mask_phone(contact.phone) if contact.phone else "***"
@@ -110,10 +95,11 @@ def _others(subs: Mapping[str, Subscription], channel: str) -> tuple[str, ...]:
 
 def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView:
     """Describe what the link would withdraw, changing nothing."""
-    public_id, channel = _unsubscribe_payload(deps, token)
+    link = links.read(deps, UnsubscribeLink, token)
+    channel = link.channel
     with uow:
         session = uow.session
-        contact = linked_contact(session, public_id)
+        contact = linked_contact(session, link.contact_id)
         subs = ledger.subscriptions_of(session, contact)
         return UnsubscribeView(
             masked_address=_masked(contact, channel),
@@ -126,9 +112,9 @@ def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView
 
 def receipt_by_link(uow: UnitOfWork, deps: Deps, token: str) -> Attachment:
     """Return the link's person's consent receipt as of now, changing nothing."""
-    public_id, _channel = _unsubscribe_payload(deps, token)
+    link = links.read(deps, UnsubscribeLink, token)
     with uow:
-        contact = linked_contact(uow.session, public_id)
+        contact = linked_contact(uow.session, link.contact_id)
         return letters.consent_receipt(uow.session, deps, contact, now=deps.clock.now())
 
 
@@ -158,7 +144,7 @@ def _withdraw(
 
 def _undoable(subs: Mapping[str, Subscription], now: datetime) -> list[int]:
     """Return the person's own link withdrawals still young enough to be undone."""
-    window = LIFETIMES[Purpose.RESUBSCRIBE]
+    window = links.UNDO_WINDOW
     ids = []
     for channel in CHANNELS:
         sub = subs.get(channel)
@@ -172,7 +158,7 @@ def _undoable(subs: Mapping[str, Subscription], now: datetime) -> list[int]:
 def _undo_token(deps: Deps, contact: Contact, event_ids: list[int]) -> str | None:
     if not event_ids:
         return None
-    return deps.tokens.sign(Purpose.RESUBSCRIBE, {"c": contact.public_id, "e": event_ids})
+    return links.token(deps, UndoLink(contact.public_id, tuple(event_ids)))
 
 
 def withdraw_by_link(
@@ -180,12 +166,13 @@ def withdraw_by_link(
     one_click: bool, every_channel: bool = False,
 ) -> WithdrawalOutcome:
     """Withdraw the link's channel (or every channel) at once; a repeat changes nothing."""
-    public_id, channel = _unsubscribe_payload(deps, token)
+    link = links.read(deps, UnsubscribeLink, token)
+    channel = link.channel
     now = deps.clock.now()
     method = Method.ONE_CLICK if one_click else Method.UNSUBSCRIBE_PAGE
     with uow:
         session = uow.session
-        contact = linked_contact(session, public_id, lock=True)
+        contact = linked_contact(session, link.contact_id, lock=True)
         subs = ledger.subscriptions_of(session, contact, lock=True)
         channels = [channel, *(c for c in CHANNELS if c != channel)] if every_channel \
             else [channel]
@@ -225,13 +212,13 @@ def give_reason(
     The reason may hold personal words, so it lives in Evidence (erasable), never in the event.
     "I never signed up" also flags the record for staff to check (a mistyped address).
     """
-    public_id, channel = _unsubscribe_payload(deps, token)
+    link = links.read(deps, UnsubscribeLink, token)
     chosen, detail = parse_reason(code, text)
     now = deps.clock.now()
     with uow:
         session = uow.session
-        contact = linked_contact(session, public_id, lock=True)
-        sub = ledger.subscription(session, contact, channel, lock=True)
+        contact = linked_contact(session, link.contact_id, lock=True)
+        sub = ledger.subscription(session, contact, link.channel, lock=True)
         if (sub is None or sub.state != SubscriptionState.UNSUBSCRIBED.value
                 or sub.method not in LINK_METHODS or sub.last_event_id is None):
             # Only the person's own withdrawal through the link takes a reason.
@@ -255,9 +242,9 @@ def give_reason(
 
 def view_undo(uow: UnitOfWork, deps: Deps, token: str) -> str:
     """Check an undo link and return the contact's language, changing nothing."""
-    public_id, _ = verify_events_link(deps, Purpose.RESUBSCRIBE, token)
+    link = links.read(deps, UndoLink, token)
     with uow:
-        return linked_contact(uow.session, public_id).language
+        return linked_contact(uow.session, link.contact_id).language
 
 
 def undo_withdrawal(
@@ -268,13 +255,13 @@ def undo_withdrawal(
     A channel whose state has moved on since (a complaint, staff action, another opt-in) is
     left as it is: the undo reverses exactly the withdrawal it was issued for.
     """
-    public_id, event_ids = verify_events_link(deps, Purpose.RESUBSCRIBE, token)
+    link = links.read(deps, UndoLink, token)
     now = deps.clock.now()
     with uow:
         session = uow.session
-        contact = linked_contact(session, public_id, lock=True)
+        contact = linked_contact(session, link.contact_id, lock=True)
         restored = []
-        for event_id in event_ids:
+        for event_id in link.withdrawal_event_ids:
             event = session.get(ConsentEvent, event_id)
             if event is None or event.contact_id != contact.id \
                     or event.kind != EventKind.WITHDRAWN.value or event.method not in LINK_METHODS:
@@ -314,7 +301,7 @@ def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> bool:
             return False
         lang = contact.language
         org = deps.practice.organization
-        url = letters.unsubscribe_url(deps, contact)
+        url = links.unsubscribe_url(deps, contact.public_id)
         window = int(now.timestamp()) // LINK_MAIL_WINDOW_SECONDS
         letters.queue_to_contact(
             session, deps, contact,
@@ -358,16 +345,11 @@ def parse_withdrawal_request(raw: object) -> WithdrawalRequest:
             parse_email(email)
         except InvalidInput as exc:
             problems.extend(exc.problems)
-    channels_raw = raw.get("channels", list(CHANNELS))
-    if isinstance(channels_raw, str):
-        channels_raw = [channels_raw]
-    channels: list[str] = []
-    if not isinstance(channels_raw, list) or not channels_raw or any(
-        c not in CHANNELS for c in channels_raw
-    ):
+    # Left out, every channel is withdrawn.
+    read = read_channels(raw.get("channels", list(CHANNELS)))
+    if read.problem is not None:
         problems.append(FieldProblem("channels", "must be a list of email and/or sms"))
-    else:
-        channels = [c for c in CHANNELS if c in channels_raw]
+    channels = in_channel_order(read.channels)
     reason = raw.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_TEXT):
         problems.append(FieldProblem("reason", f"must be text of at most {MAX_REASON_TEXT} "
@@ -377,7 +359,7 @@ def parse_withdrawal_request(raw: object) -> WithdrawalRequest:
     return WithdrawalRequest(
         email=email if isinstance(email, str) and email else None,
         contact_id=contact_id if isinstance(contact_id, str) and contact_id else None,
-        channels=tuple(channels),
+        channels=channels,
         reason=(reason.strip() or None) if isinstance(reason, str) else None,
     )
 

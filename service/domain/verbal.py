@@ -13,12 +13,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.domain import audit, ledger, letters
+from service.domain import audit, ledger, letters, links
+from service.domain.channels import (
+    Channel,
+    ChannelsProblem,
+    in_channel_order,
+    read_channels,
+)
 from service.domain.context import Deps
 from service.domain.i18n import t
+from service.domain.languages import parse_language
 from service.domain.ledger import Actor, EvidenceData
+from service.domain.links import DisputeLink, linked_contact
 from service.domain.models import (
-    Channel,
     ConsentEvent,
     Contact,
     EventKind,
@@ -31,19 +38,14 @@ from service.domain.normalize import (
     InvalidInput,
     mask_email,
     parse_email,
-    parse_language,
     parse_name,
     parse_notice,
     parse_noting,
     parse_phone,
+    text_trimmed,
     too_long,
 )
-from service.domain.optin import (
-    RequestContext,
-    linked_contact,
-    verify_events_link,
-)
-from service.domain.tokens import Purpose
+from service.domain.optin import RequestContext
 from service.domain.uow import UnitOfWork
 
 MAX_NOTE = 2000
@@ -85,47 +87,37 @@ class VerbalOutcome:
     receipt_sent: bool
 
 
-def _text(raw: Mapping[str, Any], name: str, problems: list[FieldProblem]) -> str | None:
-    value = raw.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        problems.append(FieldProblem(name, "must be text"))
-        return None
-    return value.strip() or None
+def _channels(raw: Any, problems: list[FieldProblem]) -> tuple[str, ...]:
+    """Return the channels consented to, in CHANNELS order; staff must choose at least one."""
+    read = read_channels(raw)
+    if read.problem is ChannelsProblem.NONE_CHOSEN:
+        problems.append(FieldProblem("channels", "choose at least one: email, sms"))
+    elif read.problem is not None:
+        problems.append(FieldProblem("channels", "may contain only email and sms"))
+    return in_channel_order(read.channels)
 
 
 def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> VerbalConsent:
     """Validate a verbal consent (a staff form or the API), naming every field at fault."""
     problems: list[FieldProblem] = []
-    email = _text(raw, "email", problems)
+    email = text_trimmed(raw, "email", problems)
     address = parse_noting(parse_email, email, problems)
-    phone_text = _text(raw, "phone", problems)
+    phone_text = text_trimmed(raw, "phone", problems)
     phone = parse_noting(parse_phone, phone_text, problems)
     if not email and not phone_text:
         problems.append(FieldProblem("email", "give an email address and/or a phone number"))
-    name = parse_noting(parse_name, _text(raw, "name", problems), problems)
+    name = parse_noting(parse_name, text_trimmed(raw, "name", problems), problems)
     language = default_language
     try:
-        language = parse_language(_text(raw, "language", problems), default_language)
+        language = parse_language(text_trimmed(raw, "language", problems), default_language)
     except InvalidInput as exc:
         problems.extend(exc.problems)
 
-    raw_channels = raw.get("channels")
-    if raw_channels is None or raw_channels == "" or raw_channels == []:
-        problems.append(FieldProblem("channels", "choose at least one: email, sms"))
-        channels: tuple[str, ...] = ()
-    else:
-        values = [raw_channels] if isinstance(raw_channels, str) else raw_channels
-        if not isinstance(values, list) or any(v not in ("email", "sms") for v in values):
-            problems.append(FieldProblem("channels", "may contain only email and sms"))
-            channels = ()
-        else:
-            channels = tuple(c for c in ("email", "sms") if c in values)
-    if "email" in channels and email is None:
+    channels = _channels(raw.get("channels"), problems)
+    if Channel.EMAIL.value in channels and email is None:
         problems.append(FieldProblem("email", "is required for the email channel",
                                      "email_for_email"))
-    if "sms" in channels and phone_text is None:
+    if Channel.SMS.value in channels and phone_text is None:
         problems.append(FieldProblem("phone", "is required for the sms channel",
                                      "phone_for_sms"))
 
@@ -142,7 +134,7 @@ def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> Ve
     except InvalidInput as exc:
         problems.extend(exc.problems)
 
-    note = _text(raw, "note", problems)
+    note = text_trimmed(raw, "note", problems)
     if note and len(note) > MAX_NOTE:
         problems.append(too_long("note", MAX_NOTE))
     if problems:
@@ -224,9 +216,7 @@ def _queue_receipt(session: Session, deps: Deps, contact: Contact,
                    events: list[ConsentEvent], now: datetime) -> None:
     lang = contact.language
     org = deps.practice.organization
-    token = deps.tokens.sign(Purpose.DISPUTE, {"c": contact.public_id,
-                                               "e": [e.id for e in events]})
-    link = deps.link(Purpose.DISPUTE, token)
+    link = links.url(deps, DisputeLink(contact.public_id, tuple(e.id for e in events)))
     channels = ", ".join(t(lang, f"channel.{e.channel}").lower() for e in events)
     body = t(lang, "mail.receipt.body", name=f" {contact.name}" if contact.name else "",
              date=local_date(deps, now), org=org, channels=channels, address=contact.email,
@@ -249,9 +239,9 @@ class DisputeView:
 
 def view_dispute(uow: UnitOfWork, deps: Deps, token: str) -> DisputeView:
     """Describe the dispute page, changing nothing (a GET never changes state)."""
-    public_id, _ = verify_events_link(deps, Purpose.DISPUTE, token)
+    link = links.read(deps, DisputeLink, token)
     with uow:
-        contact = linked_contact(uow.session, public_id)
+        contact = linked_contact(uow.session, link.contact_id)
         return DisputeView(mask_email(contact.email) if contact.email else "***",
                            contact.language)
 
@@ -259,13 +249,13 @@ def view_dispute(uow: UnitOfWork, deps: Deps, token: str) -> DisputeView:
 def dispute_receipt(uow: UnitOfWork, deps: Deps, token: str,
                     context: RequestContext) -> DisputeView:
     """Withdraw what the receipt's consents granted and flag the contact for staff."""
-    public_id, event_ids = verify_events_link(deps, Purpose.DISPUTE, token)
+    link = links.read(deps, DisputeLink, token)
     now = deps.clock.now()
     with uow:
         session = uow.session
-        contact = linked_contact(session, public_id, lock=True)
+        contact = linked_contact(session, link.contact_id, lock=True)
         channels = {e.channel for e in session.scalars(
-            select(ConsentEvent).where(ConsentEvent.id.in_(event_ids),
+            select(ConsentEvent).where(ConsentEvent.id.in_(link.consent_event_ids),
                                        ConsentEvent.contact_id == contact.id))}
         evidence = EvidenceData(ip=context.ip, user_agent=context.user_agent,
                                 note="the person says they never agreed (receipt link)")

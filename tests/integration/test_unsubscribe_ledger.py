@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from service.domain import ledger, unsubscribe
+from service.domain import ledger, links, unsubscribe
 from service.domain.apikeys import KeyInfo
 from service.domain.ledger import Actor
+from service.domain.links import LinkNotUsable
 from service.domain.models import ActorType, EventKind, Method, OutboxItem
-from service.domain.optin import LinkNotUsable, RequestContext
-from service.domain.tokens import Purpose
+from service.domain.optin import RequestContext
 from tests.register_support import (
     audit_entries,
     events,
@@ -26,7 +26,7 @@ PERSON = RequestContext(ip="203.0.113.9", user_agent="Sähköposti/1.0")
 
 
 def token_of(container: Any, public_id: str, channel: str = "email") -> str:
-    return container.deps.tokens.sign(Purpose.UNSUBSCRIBE, {"c": public_id, "ch": channel})
+    return links.token(container.deps, links.UnsubscribeLink(public_id, channel))
 
 
 def withdraw(container: Any, token: str, **kwargs: Any) -> unsubscribe.WithdrawalOutcome:
