@@ -19,7 +19,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY service ./service
-COPY sync ./sync
+COPY mirrors ./mirrors
 COPY webhooks ./webhooks
 RUN pip install --no-cache-dir .
 

@@ -52,8 +52,9 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from service.domain.mirror import HEADERS  # noqa: E402
-from sync.sheets import GoogleSheetsMirror, column_letters, quote_title  # noqa: E402
+from mirrors.sheets import GoogleSheetsMirror  # noqa: E402
+from mirrors.sheets_plans import column_letters, quote_title  # noqa: E402
+from service.domain.mirror.rows import HEADERS  # noqa: E402
 from tests.fakes.google_sheets import FakeGoogleSheets, SimulatedTime  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -348,7 +349,7 @@ class TabWatcher:
 def part_lag(url: str, size: int, rate: float, seconds: float) -> dict[str, Any]:
     """Stream opt-ins and unsubscribes at rate per second while `consent worker` runs."""
     from service.bootstrap import build
-    from service.domain import letters
+    from service.domain import links
     from service.settings import load_settings
     from service.web import create_app
 
@@ -399,7 +400,7 @@ def part_lag(url: str, size: int, rate: float, seconds: float) -> dict[str, Any]
                     ops.append({"kind": "opt-in", "email": email, "committed": time.monotonic()})
                 else:
                     public_id, email = leaving.pop()
-                    link = letters.unsubscribe_link(container.deps, public_id)
+                    link = links.unsubscribe_url(container.deps, public_id)
                     answer = client.post(link.removeprefix(PUBLIC_URL))
                     assert answer.status_code == 200, answer.text
                     ops.append({"kind": "withdrawal", "email": email,

@@ -51,7 +51,7 @@ def run_worker(container: Container, stop: threading.Event) -> None:
     """Drain the outbox until stopped, sleeping briefly when nothing is due."""
     worker = container.worker()
     log.info("worker started")
-    next_full_pass = next_retention_check = next_seal = 0.0
+    next_retention_check = next_seal = 0.0
     while not stop.is_set():
         if time.monotonic() >= next_seal:
             try:
@@ -71,13 +71,10 @@ def run_worker(container: Container, stop: threading.Event) -> None:
             except Exception:
                 log.exception("the daily ledger checkpoint failed; it is tried again later")
             next_retention_check = time.monotonic() + RETENTION_CHECK_SECONDS
-        if time.monotonic() >= next_full_pass:
-            # A full pass now and then repairs hand edits even when nothing changed.
-            try:
-                container.schedule_mirror_pass()
-            except Exception:
-                log.exception("could not schedule the periodic mirror pass")
-            next_full_pass = time.monotonic() + container.settings.mirror_full_pass_seconds
+        try:
+            container.mirroring.schedule_full_pass_if_due(time.monotonic())
+        except Exception:
+            log.exception("could not schedule the periodic mirror pass")
         try:
             handled = worker.run_once()
         except Exception:

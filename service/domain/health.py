@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.domain.models import OutboxItem, OutboxStatus, ServiceState
-
-MIRROR_STATE = "mirror.status"
+from service.domain.mirror.status import mirror_health
+from service.domain.models import OutboxItem, OutboxStatus
 
 
 def parked_by_kind(session: Session) -> dict[str, int]:
@@ -36,17 +34,6 @@ def readiness(session: Session, *, now: datetime) -> dict[str, Any]:
     )
     count, oldest = session.execute(waiting).one()
     parked = parked_by_kind(session)
-    mirror_waiting = session.scalar(
-        select(func.min(OutboxItem.created_at)).where(
-            OutboxItem.kind == "mirror.pass",
-            OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING]),
-        )
-    )
-    state_row = session.get(ServiceState, MIRROR_STATE)
-    mirror: dict[str, Any] = json.loads(state_row.value) if state_row else {}
-    mirror["lag_seconds"] = (
-        round((now - mirror_waiting).total_seconds(), 3) if mirror_waiting else 0.0
-    )
     return {
         "outbox": {
             "waiting": int(count or 0),
@@ -56,5 +43,5 @@ def readiness(session: Session, *, now: datetime) -> dict[str, Any]:
             "dead": sum(parked.values()),
             "parked": parked,
         },
-        "mirror": mirror,
+        "mirror": mirror_health(session, now=now),
     }

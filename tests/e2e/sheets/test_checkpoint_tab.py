@@ -8,10 +8,10 @@ from typing import Any
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from mirrors.checkpoints import CHECKPOINT_TAB, HEADER, PROTECTION_DESCRIPTION
 from service.cli import main as consent
 from service.domain import chain
 from service.domain.models import ChainCheckpoint
-from sync.checkpoints import CHECKPOINT_TAB, HEADER, PROTECTION_DESCRIPTION
 from tests.e2e.sheets.support import settle
 from tests.fakes.google_sheets import DEFAULT_SERVICE_ACCOUNT, FakeGoogleSheets
 from tests.ledger_support import tamper

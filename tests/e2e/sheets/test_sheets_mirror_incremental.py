@@ -33,6 +33,9 @@ from tests.e2e.sheets.support import (
 from tests.fakes.google_sheets import FakeGoogleSheets
 from tests.register_support import subscribe
 
+# Incremental passes read the rows that the dirty-row triggers of each backend mark.
+pytestmark = pytest.mark.both_databases
+
 STAFF = Actor(ActorType.STAFF, "1:liisa")
 CONFIRM_PATH = re.compile(r"/confirm/([A-Za-z0-9_.\-]+)")
 

@@ -249,6 +249,7 @@ def test_an_hour_long_outage_loses_nothing_and_the_first_pass_after_it_puts_the_
     assert any("working again" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.both_databases
 def test_worker_killed_between_its_read_and_its_write_leaves_a_tab_the_next_pass_fixes(
     container: Container,
     clock: SimulatedClock,

@@ -15,8 +15,8 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
+from mirrors.diff import Grid, compare, wanted_grid
 from service.domain.ports import MirrorMisconfigured, MirrorReport, MirrorUnavailable
-from sync.diff import Grid, compare, wanted_grid
 
 DEFAULT_TITLE = "Markkinointirekisteri"
 # Text starting with these is a formula (or becomes one when edited) in Excel and LibreOffice.

@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mirrors.sheets import GoogleSheetsMirror
+from mirrors.sheets_client import SheetsHTTPClient
+from mirrors.sheets_plans import quote_title
 from service.domain.chain import Checkpoint, iso
 from service.domain.ports import CheckpointCopies, MirrorMisconfigured, MirrorUnavailable
-from sync.sheets import GoogleSheetsMirror, SheetsHTTPClient, quote_title
 
 CHECKPOINT_TAB = "checkpoints"
 HEADER = ("made at (UTC)", "events position", "events hash", "audit position", "audit hash",

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from mirrors.sheets import LAYOUT_MAX_AGE, GoogleSheetsMirror
+from mirrors.sheets_client import RetryPolicy
+from mirrors.sheets_plans import plan_value_writes
 from service.domain.ports import MirrorMisconfigured, MirrorUnavailable
-from sync.sheets import LAYOUT_MAX_AGE, GoogleSheetsMirror, RetryPolicy, plan_value_writes
 from tests.fakes.google_sheets import FakeGoogleSheets, LoggedRequest, SimulatedTime
 
 from .conftest import HEADER, SERVICE_ACCOUNT, TAB, contact_row, register
@@ -628,7 +630,7 @@ def test_errors_and_logs_carry_no_personal_data(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     rows = [contact_row("Salainen Asiakas", "salainen@example.fi")]
-    caplog.set_level(logging.DEBUG, logger="sync")
+    caplog.set_level(logging.DEBUG, logger="mirrors")
     fake_sheets.fail(429, times=2)
     mirror.apply(HEADER, rows)
     fake_sheets.fail(503, times=None)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sync.sheets import GoogleSheetsMirror
+from mirrors.sheets import GoogleSheetsMirror
 from tests.fakes.google_sheets import DEFAULT_SERVICE_ACCOUNT, FakeGoogleSheets, SimulatedTime
 
 TAB = "Markkinointirekisteri"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from mirrors.local_file import LocalFileMirror
 from service.domain.ports import MirrorUnavailable
-from sync.local_file import LocalFileMirror
 
 from .conftest import HEADER, TAB, contact_row, register
 

@@ -9,7 +9,7 @@ import pytest
 from google.oauth2.credentials import Credentials
 from gspread.exceptions import APIError
 
-from sync.sheets import RetryPolicy, SheetsHTTPClient, retry_after_seconds
+from mirrors.sheets_client import RetryPolicy, SheetsHTTPClient, retry_after_seconds
 from tests.fakes.google_sheets import FakeGoogleSheets, SimulatedTime
 
 from .conftest import SERVICE_ACCOUNT

@@ -1,0 +1,106 @@
+"""What the mirror's tab shows: its header and one row per contact on the register."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from service.domain.context import Deps
+from service.domain.links import unsubscribe_url
+from service.domain.register import ChannelState, RegisterEntry, iter_register
+from service.domain.uow import UnitOfWork
+
+# Fixed header names per default language: tools that read the tab rely on them never changing.
+HEADERS: dict[str, tuple[str, ...]] = {
+    "fi": ("Tunniste", "Sähköposti", "Nimi", "Puhelin", "Kieli", "Sähköpostilupa",
+           "Sähköpostilupa alkaen", "Tekstiviestilupa", "Tekstiviestilupa alkaen", "Lähde",
+           "Kirjaaja", "Peruutuslinkki"),
+    "sv": ("Id", "E-post", "Namn", "Telefon", "Språk", "E-posttillstånd",
+           "E-posttillstånd sedan", "Sms-tillstånd", "Sms-tillstånd sedan", "Källa",
+           "Registrerad av", "Avregistreringslänk"),
+    "en": ("Contact key", "Email", "Name", "Phone", "Language", "Email consent",
+           "Email consent since", "SMS consent", "SMS consent since", "Source",
+           "Recorded by", "Unsubscribe link"),
+}
+YES_NO = {"fi": ("kyllä", "ei"), "sv": ("ja", "nej"), "en": ("yes", "no")}
+
+def header(language: str) -> tuple[str, ...]:
+    """Return the tab's header row."""
+    return HEADERS.get(language, HEADERS["fi"])
+
+
+class RowFormatter:
+    """Turn register entries into the tab's rows (all values text)."""
+
+    def __init__(self, deps: Deps, known_links: Mapping[str, str] | None = None) -> None:
+        """Remember the language, the time zone, how links are made and links made before."""
+        self._deps = deps
+        self._language = deps.practice.default_language
+        self._zone = ZoneInfo(deps.practice.timezone)
+        # Signing a link is most of the cost of a row; a contact's link never changes while
+        # the process runs (the keys are read at start), so the last pass's links are reused.
+        self._known_links = known_links or {}
+        self.links: dict[str, str] = {}
+
+    def _when(self, value: datetime | None) -> str:
+        return value.astimezone(self._zone).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    def _consent(self, state: ChannelState, allowed: bool) -> tuple[str, str]:
+        yes, no = YES_NO.get(self._language, YES_NO["fi"])
+        return (yes, self._when(state.since)) if allowed else (no, "")
+
+    def row(self, entry: RegisterEntry) -> list[str]:
+        """Return the row of one contact on the register."""
+        email_ok = entry.may_contact("email")
+        sms_ok = entry.may_contact("sms")
+        email_yes, email_since = self._consent(entry.email_consent, email_ok)
+        sms_yes, sms_since = self._consent(entry.sms_consent, sms_ok)
+        source_state = entry.email_consent if email_ok else entry.sms_consent
+        link = ""
+        if email_ok:
+            link = self._known_links.get(entry.public_id) or unsubscribe_url(
+                self._deps, entry.public_id)
+            self.links[entry.public_id] = link
+        return [
+            entry.public_id,
+            entry.email or "",
+            entry.name or "",
+            entry.phone or "",
+            entry.language,
+            email_yes,
+            email_since,
+            sms_yes,
+            sms_since,
+            source_state.method or "",
+            source_state.witness or "",
+            link,
+        ]
+
+
+def on_register(entry: RegisterEntry) -> bool:
+    return entry.may_contact("email") or entry.may_contact("sms")
+
+
+def register_rows(
+    new_uow: Callable[[], UnitOfWork], deps: Deps, links: MutableMapping[str, str] | None = None,
+    shown: MutableMapping[str, int] | None = None,
+) -> list[list[str]]:
+    """Return the rows of everyone on the register, in contact order.
+
+    links, when given, holds the unsubscribe links of the last pass and is left holding this
+    pass's (only those on the register now, so it never grows past the register). shown, when
+    given, is filled with each row's key and contact id.
+    """
+    formatter = RowFormatter(deps, links)
+    rows: list[list[str]] = []
+    for batch in iter_register(new_uow, batch=2000):
+        for entry in batch:
+            if on_register(entry):
+                rows.append(formatter.row(entry))
+                if shown is not None:
+                    shown[entry.public_id] = entry.id
+    if links is not None:
+        links.clear()
+        links.update(formatter.links)
+    return rows
