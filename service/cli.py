@@ -9,30 +9,13 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 
 from service import cli_ledger as ledger_commands
 from service import cli_rights as rights_commands
 from service import cli_webhooks as webhook_commands
-from service.settings import Settings, SettingsError, load_settings
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
-
-
-def _container(migrate: bool | None = None) -> Any:
-    from service.bootstrap import build
-
-    try:
-        return build(_settings(), migrate=migrate)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+from service import cli_wiring
 
 
 @click.group()
@@ -50,7 +33,7 @@ def serve(host: str, port: int, threads: int) -> None:
     """Run the web service with an in-process worker (the embedded defaults)."""
     from service.runner import serve as run
 
-    container = _container()
+    container = cli_wiring.container()
     run(container, host=host, port=port, threads=threads)
 
 
@@ -62,7 +45,7 @@ def worker(once: bool) -> None:
     """Run background work: mail, mirror passes, webhooks, chaining the ledger, daily jobs."""
     from service.runner import run_checkpoint_if_due, run_retention_if_due, run_worker
 
-    container = _container()
+    container = cli_wiring.container()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -76,6 +59,7 @@ def worker(once: bool) -> None:
                            f"opt-in(s), cleared {report.evidence_ips_cleared} evidence and "
                            f"{report.audit_ips_cleared} audit-log IP address(es)")
             sealed = container.seal_ledger()
+            assert sealed is not None  # it waits for another sealer, so it always reports
             click.echo(f"ledger: {sealed.events} event(s) and {sealed.audit} audit entr(ies) "
                        "chained")
             made = run_checkpoint_if_due(container)
@@ -98,7 +82,7 @@ def sync(check: bool) -> None:
     """Run one full mirror pass now (works while the service runs)."""
     from service.domain.work import RetryLater
 
-    container = _container()
+    container = cli_wiring.container()
     mirror_name = type(container.mirror).__name__
     click.echo(f"reading the register and the mirror ({mirror_name})...")
     try:
@@ -128,7 +112,7 @@ def db_upgrade() -> None:
     """Apply pending migrations (under a lock: safe when several containers start)."""
     from service import db as database
 
-    settings = _settings()
+    settings = cli_wiring.settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = database.make_engine(settings.database_url)
     before = database.pending_migrations(engine)
@@ -142,7 +126,7 @@ def backup(path: Path) -> None:
     """Write a consistent copy of the database to PATH, and the erasure journal beside it."""
     from service.backup import backup as run_backup
 
-    settings = _settings()
+    settings = cli_wiring.settings()
     try:
         report = run_backup(settings, path, progress=lambda m: click.echo(m, err=True))
     except RuntimeError as exc:
@@ -166,7 +150,7 @@ def restore(path: Path, force: bool, journals: tuple[Path, ...]) -> None:
     from service.restore import RestoreRefused
     from service.restore import restore as run_restore
 
-    settings = _settings()
+    settings = cli_wiring.settings()
     try:
         report = run_restore(settings, path, force=force, journals=journals,
                              progress=lambda m: click.echo(m, err=True))
@@ -205,7 +189,7 @@ def apikey_create(name: str, role: str) -> None:
     from service.domain import apikeys
     from service.domain.normalize import InvalidInput
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         issued = apikeys.create_key(container.uow(), name, role, now=container.clock.now())
     except InvalidInput as exc:
@@ -220,7 +204,7 @@ def apikey_list() -> None:
     """List keys: id, name, role, start of the key, created, last used, revoked."""
     from service.domain import apikeys
 
-    container = _container()
+    container = cli_wiring.container()
     for key in apikeys.list_keys(container.uow()):
         click.echo("\t".join([
             str(key.id), key.name, key.role, key.prefix + "…",
@@ -238,7 +222,7 @@ def apikey_revoke(name_or_id: str) -> None:
     from service.domain import apikeys
     from service.domain.normalize import InvalidInput
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         key = apikeys.revoke_key(container.uow(), name_or_id, now=container.clock.now())
     except InvalidInput as exc:
@@ -266,7 +250,7 @@ def staff_add(name: str, admin: bool, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    container = _container()
+    container = cli_wiring.container()
     try:
         info = staff.create_account(container.uow(), container.deps, name, password, admin=admin,
                                     actor=Actor(ActorType.SYSTEM, "cli"))
@@ -284,7 +268,7 @@ def staff_list() -> None:
     """List accounts: id, name, role, two-step login, state, last login."""
     from service.domain import staff
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         accounts = staff.list_accounts(container.uow())
     finally:
@@ -306,7 +290,7 @@ def staff_reset_totp(name: str) -> None:
     from service.domain.models import ActorType
     from service.domain.normalize import InvalidInput
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         account_id = staff.account_id_by_name(container.uow(), name)
         staff.reset_totp(container.uow(), container.deps, account_id,

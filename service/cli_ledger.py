@@ -6,25 +6,20 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from service import ledger_check
-from service.settings import SettingsError, load_settings
+from service import cli_wiring, ledger_check
+
+if TYPE_CHECKING:
+    from service.domain.chain_verify import VerifyReport
 
 # Exit statuses of `consent verify`.
 DOES_NOT_FIT = 1
 NOT_ALL_CHECKED = 2
 
 
-def _container() -> Any:
-    from service.bootstrap import build
-
-    try:
-        return build(load_settings())
-    except SettingsError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
 
 
 _TIMES = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
@@ -75,10 +70,9 @@ def verify(files: tuple[Path, ...], seal: bool, no_stored: bool,
     it could be checked, but a checkpoint could not be read.
     """
     from service.domain import chain
-    from service.domain.chain_verify import changed_between
     from service.domain.chain_verify import verify as run_verify
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         if seal:
             sealed = chain.seal(container.uow(), unlinked=True)
@@ -95,6 +89,28 @@ def verify(files: tuple[Path, ...], seal: bool, no_stored: bool,
                             lost_between=window)
     finally:
         container.close()
+    _print_chains(report)
+    _print_checkpoints(report)
+    for failure in unreadable:
+        click.echo(f"not checked: {failure}")
+    first = report.first_problem()
+    if first is not None:
+        entries = not all(part.whole for part in report.chains.values())
+        click.echo(("NOT WHOLE: the first entry that does not fit: " if entries else
+                    "NOT WHOLE: the chains fit their own links, but a checkpoint does not: ")
+                   + first)
+        click.echo("See README, \"Proof that the ledger is whole\", for what to do.")
+        sys.exit(DOES_NOT_FIT)
+    if unreadable:
+        click.echo("the chains are whole, but not every checkpoint could be read")
+        sys.exit(NOT_ALL_CHECKED)
+    click.echo("the ledger and the audit log are whole")
+
+
+def _print_chains(report: VerifyReport) -> None:
+    """Print what was checked of each chain and what does not fit."""
+    from service.domain import chain
+
     waiting = report.chained_first
     if waiting is not None and (waiting.events or waiting.audit):
         click.echo(f"chained first: {waiting.events:,} event(s) and {waiting.audit:,} audit "
@@ -120,6 +136,13 @@ def verify(files: tuple[Path, ...], seal: bool, no_stored: bool,
             click.echo(f"  does not fit: {problem}")
         if part.problem_count > 20:
             click.echo(f"  ... {part.problem_count - 20:,} more problem(s)")
+
+
+def _print_checkpoints(report: VerifyReport) -> None:
+    """Print each checkpoint's verdict and where the chains stopped matching them."""
+    from service.domain import chain
+    from service.domain.chain_verify import changed_between
+
     if report.checkpoints:
         click.echo(f"checkpoints checked: {len(report.checkpoints)}")
     else:
@@ -141,20 +164,6 @@ def verify(files: tuple[Path, ...], seal: bool, no_stored: bool,
             click.echo(f"the {name} chain stopped matching its checkpoints between positions "
                        f"{span[0]:,} and {span[1]:,} (after the last checkpoint that fits, at or "
                        "before the first that does not)")
-    for failure in unreadable:
-        click.echo(f"not checked: {failure}")
-    first = report.first_problem()
-    if first is not None:
-        entries = not all(part.whole for part in report.chains.values())
-        click.echo(("NOT WHOLE: the first entry that does not fit: " if entries else
-                    "NOT WHOLE: the chains fit their own links, but a checkpoint does not: ")
-                   + first)
-        click.echo("See README, \"Proof that the ledger is whole\", for what to do.")
-        sys.exit(DOES_NOT_FIT)
-    if unreadable:
-        click.echo("the chains are whole, but not every checkpoint could be read")
-        sys.exit(NOT_ALL_CHECKED)
-    click.echo("the ledger and the audit log are whole")
 
 
 @click.command("checkpoint")
@@ -164,7 +173,7 @@ def checkpoint(public_key: bool) -> None:
     """Sign the chains' heads now and write them to the Sheet (or the local file) and the mail."""
     from service.domain.work import RetryLater
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         if public_key:
             click.echo(container.signer.public_key_pem(), nl=False)

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from service.settings import SettingsError, load_settings
-
-
-def _container() -> Any:
-    from service.bootstrap import build
-
-    try:
-        return build(load_settings())
-    except SettingsError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
+from service import cli_wiring
 
 
 @click.command("import")
@@ -43,7 +33,7 @@ def import_command(file: Path, notice: int | None, dry_run: bool) -> None:
         mapping, rows = importer.read_rows(text)
     except importer.ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
-    container = _container()
+    container = cli_wiring.container()
     try:
         if notice is None:
             versions = notices.list_versions(container.uow())
@@ -84,7 +74,7 @@ def export_command(fmt: str, channel: str, output: Path | None) -> None:
     """Write the register (who may be contacted on the channel) as CSV or JSON; audited."""
     from service.domain.exporting import export_register
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         if output is None:
             count = export_register(container.uow, container.deps, channel=channel, fmt=fmt,
@@ -111,7 +101,7 @@ def retention_command(pending_days: int, ip_days: int, dry_run: bool) -> None:
     from service.domain.retention import apply_retention
     from service.sent_mail import forget_files
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         report = apply_retention(container.uow(), container.deps, pending_days=pending_days,
                                  ip_days=ip_days, dry_run=dry_run,
@@ -141,7 +131,7 @@ def proof_command(address: str, output: Path, language: str) -> None:
     from service.domain.exporting import CLI_ACTOR
     from service.domain.normalize import InvalidInput, parse_email
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         try:
             key = parse_email(address).key

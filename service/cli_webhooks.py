@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from service.settings import SettingsError, load_settings
-
-
-def _container() -> Any:
-    from service.bootstrap import build
-
-    try:
-        return build(load_settings())
-    except SettingsError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
+from service import cli_wiring
 
 
 @click.group("source")
@@ -45,7 +34,7 @@ def source_add(name: str, kind: str, mapping: tuple[str, ...], notice: int | Non
     """Add a source and print the URL and secret to paste into the plugin or provider."""
     from service.domain import sources
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         issued = sources.add_source(
             container.uow(), name, kind, now=container.clock.now(),
@@ -78,7 +67,7 @@ def source_list() -> None:
     """List sources with their kind and field mapping (never their secrets)."""
     from service.domain import sources
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         found = sources.list_sources(container.uow())
     finally:
@@ -99,7 +88,7 @@ def source_remove(name: str) -> None:
     """Remove a source: its URL and secret stop working at once."""
     from service.domain import sources
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         removed = sources.remove_source(container.uow(), name, now=container.clock.now())
     finally:
@@ -115,7 +104,7 @@ def source_rotate(name: str) -> None:
     """Give a source a new secret; the old one stops working at once."""
     from service.domain import sources
 
-    container = _container()
+    container = cli_wiring.container()
     try:
         issued = sources.rotate_token(container.uow(), name, now=container.clock.now())
     except sources.SourceProblem as exc:
@@ -142,16 +131,16 @@ def webhook() -> None:
 def webhook_add(url: str, events: tuple[str, ...], allow_private: bool,
                 include_personal_data: bool) -> None:
     """Add an endpoint and print its signing secret (whsec_...)."""
-    from service.domain import events_out
+    from service.domain import webhooks_out
     from webhooks.outbound import resolve_host
 
-    container = _container()
+    container = cli_wiring.container()
     try:
-        info, secret = events_out.add_endpoint(
+        info, secret = webhooks_out.add_endpoint(
             container.uow(), url, events, now=container.clock.now(), resolve=resolve_host,
             allow_private=allow_private, include_personal_data=include_personal_data,
         )
-    except events_out.EndpointProblem as exc:
+    except webhooks_out.EndpointProblem as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         container.close()
@@ -163,11 +152,11 @@ def webhook_add(url: str, events: tuple[str, ...], allow_private: bool,
 @webhook.command("list")
 def webhook_list() -> None:
     """List endpoints and whether they are active."""
-    from service.domain import events_out
+    from service.domain import webhooks_out
 
-    container = _container()
+    container = cli_wiring.container()
     try:
-        found = events_out.list_endpoints(container.uow())
+        found = webhooks_out.list_endpoints(container.uow())
     finally:
         container.close()
     if not found:
@@ -183,13 +172,13 @@ def webhook_list() -> None:
 @click.argument("endpoint_id", type=int)
 def webhook_remove(endpoint_id: int) -> None:
     """Stop sending to an endpoint (its delivery history is kept)."""
-    from service.domain import events_out
+    from service.domain import webhooks_out
 
-    container = _container()
+    container = cli_wiring.container()
     try:
-        info = events_out.remove_endpoint(container.uow(), endpoint_id,
+        info = webhooks_out.remove_endpoint(container.uow(), endpoint_id,
                                           now=container.clock.now())
-    except events_out.EndpointProblem as exc:
+    except webhooks_out.EndpointProblem as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         container.close()
@@ -201,13 +190,13 @@ def webhook_remove(endpoint_id: int) -> None:
 @click.option("--drop-old", is_flag=True, help="Sign with the new secret only.")
 def webhook_rotate(endpoint_id: int, drop_old: bool) -> None:
     """Add a new signing secret; both sign until --drop-old, so the receiver can switch."""
-    from service.domain import events_out
+    from service.domain import webhooks_out
 
-    container = _container()
+    container = cli_wiring.container()
     try:
-        secret = events_out.rotate_secret(container.uow(), endpoint_id,
+        secret = webhooks_out.rotate_secret(container.uow(), endpoint_id,
                                           now=container.clock.now(), drop_old=drop_old)
-    except events_out.EndpointProblem as exc:
+    except webhooks_out.EndpointProblem as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         container.close()
@@ -219,11 +208,11 @@ def webhook_rotate(endpoint_id: int, drop_old: bool) -> None:
 @click.option("--limit", default=20, show_default=True)
 def webhook_deliveries(endpoint_id: int | None, limit: int) -> None:
     """Show recent deliveries with every attempt."""
-    from service.domain import events_out
+    from service.domain import webhooks_out
 
-    container = _container()
+    container = cli_wiring.container()
     try:
-        found = events_out.list_deliveries(container.uow(), endpoint_id=endpoint_id, limit=limit)
+        found = webhooks_out.list_deliveries(container.uow(), endpoint_id=endpoint_id, limit=limit)
     finally:
         container.close()
     for item in found:
@@ -239,12 +228,12 @@ def webhook_deliveries(endpoint_id: int | None, limit: int) -> None:
 @click.argument("delivery_id", type=int)
 def webhook_redeliver(delivery_id: int) -> None:
     """Send one delivery again (same webhook-id and body)."""
-    from service.domain import events_out
+    from service.domain import webhooks_out
 
-    container = _container()
+    container = cli_wiring.container()
     try:
-        info = events_out.redeliver(container.uow(), delivery_id, now=container.clock.now())
-    except events_out.EndpointProblem as exc:
+        info = webhooks_out.redeliver(container.uow(), delivery_id, now=container.clock.now())
+    except webhooks_out.EndpointProblem as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         container.close()
