@@ -1,4 +1,4 @@
-"""The Flask app: public pages, the API and, later, the staff pages."""
+"""The Flask app: public pages, the API, webhooks and the staff pages."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import math
 import time
 from typing import Any
 
-from flask import Flask, Request, Response, g, request
-from flask_limiter import Limiter
+from flask import Flask, Request, Response, current_app, g, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.bootstrap import Container, build
+from service.domain.links import LinkNotUsable
 from service.domain.normalize import InvalidInput
 from service.settings import Settings, load_settings
-from service.web import access_log, answers, inputs, ratelimit
+from service.web import access_log, answers, current, inputs, links, metrics
+from service.web.extensions import csrf, limiter, limiter_config
+from service.web.staff.pages import ABSOLUTE_TIMEOUT
 
 log = logging.getLogger("consent.web")
 
@@ -38,11 +40,6 @@ class BodyKeepingRequest(Request):
         super()._load_form_data()
 
 
-def client_ip() -> str:
-    """Return the caller's IP (after the trusted proxies, if any)."""
-    return request.remote_addr or "unknown"
-
-
 def create_app(
     settings: Settings | None = None, *, container: Container | None = None
 ) -> Flask:
@@ -59,98 +56,105 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url_is_https,
         JSON_SORT_KEYS=False,
+        # The cookie expires with the longest a staff session may last.
+        PERMANENT_SESSION_LIFETIME=ABSOLUTE_TIMEOUT,
+        # CSRF is checked by the staff pages themselves (service.web.staff).
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=int(ABSOLUTE_TIMEOUT.total_seconds()),
+        **limiter_config(settings),
     )
     app.json = inputs.BoundedJsonProvider(app)
-    app.before_request(inputs.refuse_control_characters)
-    app.extensions["consent"] = container
+    app.extensions[current.EXTENSION] = container
     access_log.install_redaction()
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies
         )
+    # Before the limiter's check: a request with control characters is refused uncounted.
+    app.before_request(inputs.refuse_control_characters)
+    limiter.init_app(app)
+    csrf.init_app(app)
+    _install_hooks(app)
+    _register_error_handlers(app)
+    _register_blueprints(app)
+    return app
 
-    limiter = Limiter(
-        key_func=client_ip,
-        app=app,
-        # A shared storage (Redis) that stops answering is replaced by in-process counters
-        # until it answers again (ratelimit.FallbackStorage): limits never switch off.
-        storage_uri=ratelimit.storage_uri(settings.ratelimit_storage_url),
-        storage_options=ratelimit.storage_options(settings.ratelimit_storage_url),
-        # Fixed windows: the only strategy the zero-config storage (service/web/ratelimit.py) has.
-        strategy="fixed-window",
-        default_limits=[],
-        # No X-RateLimit-* headers on every answer: they cost a storage round trip per request
-        # (Redis in production). A refused request still says when to retry (below).
-        headers_enabled=False,
-        # No error is swallowed: a storage error reaching the limiter would be a bug, and
-        # swallowing it would switch every limit (the login throttle included) off unseen.
-        swallow_errors=False,
-    )
-    app.extensions["consent.limiter"] = limiter
 
-    from service.web import health, openapi, public
+def _start_clock() -> None:
+    """Note when the request started, for its latency."""
+    g.request_started = time.perf_counter()
 
-    app.register_blueprint(public.build_blueprint(container, limiter))
-    app.register_blueprint(health.bp)
-    app.register_blueprint(openapi.bp)
-    from service.web import api as api_web
-    from service.web import unsubscribe as unsubscribe_web
-    app.register_blueprint(unsubscribe_web.build_blueprint(container, limiter))
-    app.register_blueprint(api_web.build_blueprint(container, limiter))
-    from service.web import webhooks as webhooks_web
-    app.register_blueprint(webhooks_web.build_blueprint(container, limiter))
-    from service.web import staff as staff_web
 
-    staff_web.init_app(app, container, limiter)
-    from service.web import metrics
+def _measure(response: Response) -> Response:
+    """Count the answered request: its latency, and a refusal by a rate limit."""
+    started = g.get("request_started")
+    metrics.observe(request, response,
+                    None if started is None else time.perf_counter() - started)
+    return response
 
-    app.register_blueprint(metrics.bp)
 
-    def _start_clock() -> None:
-        g.request_started = time.perf_counter()
+def _choose_language() -> None:
+    """Pick the page language of this request."""
+    g.language = answers.page_language(current.settings().default_language)
 
+
+def _security_headers(response: Response) -> Response:
+    """Add the security headers every answer carries."""
+    return answers.secure(response, current.settings())
+
+
+def _install_hooks(app: Flask) -> None:
+    """Time every request, choose its language and secure every answer."""
     # First of all before-request hooks: a request refused by the rate limiter's hook is
     # timed too.
     app.before_request_funcs.setdefault(None, []).insert(0, _start_clock)
+    app.after_request(_measure)
+    app.before_request(_choose_language)
+    app.after_request(_security_headers)
 
-    @app.after_request
-    def _measure(response: Response) -> Response:
-        started = g.get("request_started")
-        metrics.observe(request, response,
-                        None if started is None else time.perf_counter() - started)
-        return response
 
-    @app.before_request
-    def _remember_start() -> None:
-        g.language = answers.page_language(container.settings.default_language)
+def _rate_limited(_exc: RateLimitExceeded) -> Any:
+    """Answer 429, saying when the breached limit's window ends."""
+    body, status = answers.problem(429, "rate_limited", "error.rate_limited")
+    response = current_app.make_response((body, status))
+    breached = limiter.current_limit
+    if breached is not None:
+        wait = math.ceil(breached.window.reset_time - time.time())
+        response.headers["Retry-After"] = str(max(1, wait))
+    return response
 
-    @app.after_request
-    def _security_headers(response: Response) -> Response:
-        return answers.secure(response, container.settings)
 
-    @app.errorhandler(InvalidInput)
-    def _invalid(exc: InvalidInput) -> Any:
-        return answers.invalid_input(exc)
+def _unexpected(_exc: Exception) -> Any:
+    """Log an error no handler expected and answer 500 without its details."""
+    # The route, not the path: paths carry personal links' tokens.
+    rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
+    log.exception("unexpected error on %s %s", request.method, rule)
+    return answers.problem(500, "internal_error", "error.generic_title")
 
-    @app.errorhandler(RateLimitExceeded)
-    def _limited(exc: RateLimitExceeded) -> Any:
-        body, status = answers.problem(429, "rate_limited", "error.rate_limited")
-        response = app.make_response((body, status))
-        breached = limiter.current_limit
-        if breached is not None:
-            wait = math.ceil(breached.window.reset_time - time.time())
-            response.headers["Retry-After"] = str(max(1, wait))
-        return response
 
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Any:
-        return answers.http_error(exc)
+def _register_error_handlers(app: Flask) -> None:
+    """Answer each kind of error once for the whole app, in the caller's format."""
+    app.register_error_handler(InvalidInput, answers.invalid_input)
+    app.register_error_handler(LinkNotUsable, links.unusable)
+    app.register_error_handler(RateLimitExceeded, _rate_limited)
+    app.register_error_handler(HTTPException, answers.http_error)
+    app.register_error_handler(Exception, _unexpected)
 
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Any:
-        # The route, not the path: paths carry personal links' tokens.
-        rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
-        log.exception("unexpected error on %s %s", request.method, rule)
-        return answers.problem(500, "internal_error", "error.generic_title")
 
-    return app
+def _register_blueprints(app: Flask) -> None:
+    """Register every blueprint."""
+    from service.web import (
+        api,
+        dispute,
+        health,
+        openapi,
+        public,
+        staff,
+        staff_api,
+        unsubscribe,
+        webhooks,
+    )
+
+    for module in (public, health, openapi, unsubscribe, api, webhooks, staff, staff_api,
+                   dispute, metrics):
+        app.register_blueprint(module.bp)

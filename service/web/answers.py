@@ -9,8 +9,9 @@ from flask import Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from service.domain.i18n import has, t
+from service.domain.languages import LANGUAGES
 from service.domain.normalize import FieldProblem, InvalidInput
-from service.settings import LANGUAGES, Settings
+from service.settings import Settings
 
 HTTP_MESSAGES = {
     400: "the request could not be read",

@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.bootstrap import Container
 from service.domain import apikeys
 from service.domain import health as health_core
+from service.web.current import client_ip, container
+from service.web.staff.pages import signed_in_account
 
 bp = Blueprint("health", __name__)
 
@@ -30,31 +33,29 @@ def readyz() -> Any:
     mirror error names files, spreadsheets and service accounts. Parked outbox items (which no
     retry will send) call for a person, not for taking the service out of rotation.
     """
-    container = current_app.extensions["consent"]
+    app_container = container()
     try:
         # Before the session below opens: on SQLite a transaction holds the write lock.
-        details = _may_see_details(container)
+        details = _may_see_details(app_container)
         started = time.perf_counter()
-        with container.session_factory() as session:
+        with app_container.session_factory() as session:
             session.execute(text("SELECT 1"))
             checked = round((time.perf_counter() - started) * 1000, 1)
-            report = health_core.readiness(session, now=container.clock.now()) if details else {}
+            report = health_core.readiness(session, now=app_container.clock.now()) \
+                if details else {}
     except SQLAlchemyError:
         return jsonify({"status": "unavailable", "database": "not answering"}), 503
     return jsonify({"status": "ok", "database": "ok", "database_ms": checked, **report})
 
 
-def _may_see_details(container: Any) -> bool:
+def _may_see_details(app_container: Container) -> bool:
     """Tell whether the caller shows an API key or a staff login (a probe shows neither)."""
-    from service.web import client_ip
-    from service.web.staff import signed_in_account
-
     secret = apikeys.bearer_secret(request.headers.get("Authorization"))
     if secret is None:
-        return signed_in_account(container) is not None
+        return signed_in_account() is not None
     try:
-        apikeys.authorize(container.uow(), secret, apikeys.Role.READER,
-                          now=container.clock.now(), ip=client_ip(), action="health.read",
+        apikeys.authorize(app_container.uow(), secret, apikeys.Role.READER,
+                          now=app_container.clock.now(), ip=client_ip(), action="health.read",
                           audit_success=False)
     except (apikeys.NotAuthenticated, apikeys.NotAllowed):
         return False

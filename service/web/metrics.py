@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Request, Response, current_app, jsonify, request
+from flask import Blueprint, Request, Response, jsonify, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -32,11 +32,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.domain import apikeys, figures
 from service.domain.apikeys import NotAllowed, NotAuthenticated, Role
-from service.domain.events_out import DELIVERY_KIND
-from service.domain.ledger import MIRROR_KIND
 from service.domain.mail import MAIL_KIND
+from service.domain.mirror.queue import MIRROR_KIND
+from service.domain.webhooks_out.delivery import DELIVERY_KIND
 from service.settings import Settings
-from service.web import client_ip
+from service.web.current import client_ip, container
 
 # prometheus-client's own switch: with it, counts go to files shared by the processes.
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -245,12 +245,12 @@ def _forbidden(exc: NotAllowed) -> Any:
 @bp.get("/metrics")
 def metrics() -> Any:
     """Answer the metrics to a configured network, or to any valid API key."""
-    container = current_app.extensions["consent"]
-    if not from_allowed_network(container.settings, request.remote_addr):
+    app_container = container()
+    if not from_allowed_network(app_container.settings, request.remote_addr):
         # Each scrape is not an audit entry (it would be thousands a day); refusals are.
-        apikeys.authorize(container.uow(), apikeys.bearer_secret(
-            request.headers.get("Authorization")), Role.READER, now=container.clock.now(),
+        apikeys.authorize(app_container.uow(), apikeys.bearer_secret(
+            request.headers.get("Authorization")), Role.READER, now=app_container.clock.now(),
             ip=client_ip(), action="metrics.read", audit_success=False)
-    body = generate_latest(registry_for(container))
+    body = generate_latest(registry_for(app_container))
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST,
                                    "Cache-Control": "no-store"})

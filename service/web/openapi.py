@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
+
+from service.web.current import settings
 
 bp = Blueprint("openapi", __name__)
 
@@ -404,4 +406,4 @@ def document(public_url: str) -> dict[str, Any]:
 @bp.get("/api/v1/openapi.json")
 def openapi_json() -> Any:
     """Serve the OpenAPI document."""
-    return jsonify(document(current_app.extensions["consent"].settings.public_url))
+    return jsonify(document(settings().public_url))

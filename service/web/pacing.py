@@ -17,6 +17,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from flask import current_app
+
 # Before any full answer has been timed in this process, a short one lasts this long.
 FIRST_GUESS_SECONDS = 0.015
 SAMPLES = 64
@@ -54,3 +56,13 @@ class Pacer:
             self.full(started)
         else:
             self.short(started)
+
+
+PACERS = "consent.pacers"
+
+
+def pacer_for(answer: str) -> Pacer:
+    """Return this app's pacer of one kind of answer (each app times its own answers)."""
+    pacers: dict[str, Pacer] = current_app.extensions.setdefault(PACERS, {})
+    pacer = pacers.get(answer)
+    return pacer if pacer is not None else pacers.setdefault(answer, Pacer())

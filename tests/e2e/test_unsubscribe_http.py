@@ -108,7 +108,7 @@ def test_one_click_posts_are_limited_per_link_not_per_address(
 def test_made_up_tokens_leave_no_counters_behind_and_are_throttled_per_address(
     app: Any, client: Any, container: Any
 ) -> None:
-    storage = app.extensions["consent.limiter"].storage
+    storage = app.extensions["consent.ratelimit"].storage
     before = len(storage)
     made_up = [f"{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(20)}" for _ in range(11)]
     codes = [client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}
@@ -263,7 +263,7 @@ def test_send_me_my_link_is_rate_limited_per_address(settings: Any, clock: Any) 
 
 
 def test_made_up_dispute_tokens_leave_no_counters_behind(app: Any, client: Any) -> None:
-    storage = app.extensions["consent.limiter"].storage
+    storage = app.extensions["consent.ratelimit"].storage
     before = len(storage)
     for _ in range(5):
         token = f"{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(20)}"
