@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,11 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import db
 from service.domain import checkpoints, letters
-from service.domain import mirror as mirror_pass
 from service.domain.chain import SealReport, seal
 from service.domain.context import Deps, Practice
-from service.domain.ledger import MIRROR_KIND, register_changed
 from service.domain.mail import MAIL_KIND
+from service.domain.mirror.mirroring import Mirroring
+from service.domain.mirror.queue import MIRROR_KIND
 from service.domain.outbox import ClaimedItem
 from service.domain.ports import (
     CheckpointLog,
@@ -28,13 +29,18 @@ from service.domain.ports import (
     MirrorUnavailable,
     RegisterMirror,
 )
+from service.domain.side_effects import EVENT_HANDLERS
 from service.domain.tokens import TokenService
 from service.domain.uow import UnitOfWork
+from service.domain.webhooks_out.delivery import DELIVERY_KIND, DeliveryService
+from service.domain.webhooks_out.emission import WEBHOOK_EVENT_KIND
+from service.domain.webhooks_out.fan_out import FanOut
 from service.domain.work import Handler, OutboxWorker, RetryLater
 from service.erasure_journal import FileErasureJournal
 from service.locks import exclusive
 from service.mailers import EmlMailer, SmtpMailer
 from service.settings import Settings, SettingsError
+from webhooks.outbound import RequestsSender, resolve_host
 
 log = logging.getLogger("consent")
 
@@ -74,10 +80,7 @@ class Container:
     mirror: RegisterMirror
     checkpoint_log: CheckpointLog
     signer: checkpoints.CheckpointSigner
-    extra_handlers: dict[str, Handler] = field(default_factory=dict)
-    # What this process's last mirror pass left in the mirror: its unsubscribe links, reused by
-    # the next pass (see RowFormatter), and its rows' keys, which allow incremental passes.
-    mirror_memory: mirror_pass.MirrorMemory = field(default_factory=mirror_pass.MirrorMemory)
+    webhook_delivery: DeliveryService
 
     @property
     def clock(self) -> Clock:
@@ -86,7 +89,7 @@ class Container:
 
     def uow(self) -> UnitOfWork:
         """Return a fresh unit of work."""
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, EVENT_HANDLERS)
 
     def deliver_mail(self, item: ClaimedItem) -> None:
         """Deliver one queued message.
@@ -100,30 +103,27 @@ class Container:
         except MailDeliveryError as exc:
             raise RetryLater(str(exc)) from None
 
-    def mirror_lock(self, *, wait: bool = False) -> Any:
-        """Return a lock factory: one mirror writer at a time across processes."""
-        return lambda: exclusive(self.engine, "mirror", self.settings.data_dir, wait=wait)
+    @functools.cached_property
+    def mirroring(self) -> Mirroring:
+        """Return this process's register mirror: its passes, lock and schedule."""
+        return Mirroring(
+            new_uow=self.uow, deps=self.deps, writer=self.mirror,
+            exclusive=lambda wait: exclusive(self.engine, "mirror", self.settings.data_dir,
+                                             wait=wait),
+            full_pass_seconds=self.settings.mirror_full_pass_seconds,
+        )
 
     def sync_register(
         self, *, check_only: bool = False, wait: bool = False, attempt: int = 1,
         incremental: bool = False,
     ) -> MirrorReport:
         """Run one mirror pass now (a full one unless incremental is asked for and possible)."""
-        return mirror_pass.run_pass(self.uow, self.deps, self.mirror, self.mirror_lock(wait=wait),
-                                    check_only=check_only, attempt=attempt,
-                                    memory=self.mirror_memory, incremental=incremental)
+        return self.mirroring.run(check_only=check_only, wait=wait, attempt=attempt,
+                                  incremental=incremental)
 
     def schedule_mirror_pass(self) -> None:
         """Queue a full mirror pass (coalesced with any already waiting)."""
-        with self.uow() as uow:
-            now = self.clock.now()
-            mirror_pass.request_full_pass(uow.session, now=now)
-            register_changed(uow.session, now=now)
-            uow.commit()
-
-    def run_mirror_pass(self, item: ClaimedItem) -> None:
-        """Run a queued mirror pass: only the changed rows, unless a full pass is due."""
-        self.sync_register(attempt=item.attempts, incremental=True)
+        self.mirroring.schedule_full_pass()
 
     def seal_ledger(self, *, wait: bool = True) -> SealReport | None:
         """Chain the events and audit entries committed since the last sealing.
@@ -152,8 +152,10 @@ class Container:
 
     def handlers(self) -> dict[str, Handler]:
         """Return the handler of every kind of side effect this process can do."""
-        return {MAIL_KIND: self.deliver_mail, MIRROR_KIND: self.run_mirror_pass,
-                checkpoints.PUBLISH_KIND: self.run_checkpoint_publish, **self.extra_handlers}
+        return {MAIL_KIND: self.deliver_mail, MIRROR_KIND: self.mirroring.run_queued,
+                checkpoints.PUBLISH_KIND: self.run_checkpoint_publish,
+                WEBHOOK_EVENT_KIND: FanOut(self.session_factory).fan_out,
+                DELIVERY_KIND: self.webhook_delivery.deliver}
 
     def worker(self) -> OutboxWorker:
         """Return an outbox worker wired to this container."""
@@ -175,7 +177,7 @@ def make_mirror(settings: Settings, **sheets_options: Any) -> RegisterMirror:
     sheets_options reach the Google writer only (tests pass a simulated sleep and clock).
     """
     if settings.google_credentials and settings.spreadsheet_id:
-        from sync.sheets import GoogleSheetsMirror
+        from mirrors.sheets import GoogleSheetsMirror
 
         # Read the tab's layout afresh at least once per periodic full pass, so that pass also
         # restores a removed protection or an unfrozen header.
@@ -187,15 +189,15 @@ def make_mirror(settings: Settings, **sheets_options: Any) -> RegisterMirror:
             api_base_url=settings.sheets_api_url,
             **sheets_options,
         )
-    from sync.local_file import LocalFileMirror
+    from mirrors.local_file import LocalFileMirror
 
     return LocalFileMirror(settings.data_dir / "register.xlsx", title=settings.worksheet)
 
 
 def make_checkpoint_log(settings: Settings, mirror: RegisterMirror) -> CheckpointLog:
     """Return the checkpoints tab of a Google mirror's Sheet, else a file beside the local one."""
-    from sync.checkpoints import FileCheckpointLog, SheetsCheckpointTab
-    from sync.sheets import GoogleSheetsMirror
+    from mirrors.checkpoints import FileCheckpointLog, SheetsCheckpointTab
+    from mirrors.sheets import GoogleSheetsMirror
 
     if isinstance(mirror, GoogleSheetsMirror):
         return SheetsCheckpointTab(mirror)
@@ -234,17 +236,17 @@ def build(
     deps = Deps(clock=clock, tokens=TokenService(settings.secret_keys, clock),
                 practice=practice_from(settings), erasure_journal=journal)
     mirror = mirror or make_mirror(settings)
+    session_factory = db.make_session_factory(engine)
     container = Container(
         settings=settings,
         engine=engine,
-        session_factory=db.make_session_factory(engine),
+        session_factory=session_factory,
         deps=deps,
         mailer=mailer,
         mirror=mirror,
         checkpoint_log=make_checkpoint_log(settings, mirror),
         signer=checkpoints.CheckpointSigner(settings.secret_keys),
+        webhook_delivery=DeliveryService(session_factory=session_factory, clock=clock,
+                                         sender=RequestsSender(), resolve=resolve_host),
     )
-    from webhooks.outbound import register_delivery
-
-    register_delivery(container)
     return container

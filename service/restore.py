@@ -26,7 +26,6 @@ from service.bootstrap import Container, build
 from service.domain import ledger
 from service.domain.actors import Actor
 from service.domain.context import ErasureRecord
-from service.domain.events_out import DELIVERY_KIND
 from service.domain.models import (
     ActorType,
     ErasedAddress,
@@ -36,6 +35,8 @@ from service.domain.models import (
 )
 from service.domain.ports import Clock
 from service.domain.rights import erase_contact, erasure_key_id
+from service.domain.webhooks_out.delivery import DELIVERY_KIND
+from service.domain.webhooks_out.emission import drop_queued_events
 from service.settings import Settings
 
 RESTORE_ACTOR = Actor(ActorType.SYSTEM, "restore")
@@ -288,8 +289,9 @@ def _drop_queued_webhooks(container: Container, public_id: str) -> int:
                     OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING]))):
                 if json.loads(item.payload_json).get("delivery_id") in ids:
                     session.execute(delete(OutboxItem).where(OutboxItem.id == item.id))
+        not_fanned_out = drop_queued_events(session, public_id)
         uow.commit()
-    return len(ids)
+    return len(ids) + not_fanned_out
 
 
 def _remember_hash(container: Container, erasure: ErasureRecord) -> str:

@@ -11,18 +11,15 @@ import ipaddress
 import socket
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool
 
-from service.domain.events_out import DELIVERY_KIND, DeliveryService, Reply, Unreachable
+from service.domain.webhooks_out.delivery import Reply, Unreachable
 from webhooks import standard_webhooks
-
-if TYPE_CHECKING:
-    from service.bootstrap import Container
 
 TIMEOUT_SECONDS = 15.0
 USER_AGENT = "consent-register-webhooks/1"
@@ -149,11 +146,3 @@ class RequestsSender:
                 adapter.close()
         raise Unreachable(failure)
 
-
-def register_delivery(container: Container, *, timeout: float = TIMEOUT_SECONDS) -> None:
-    """Register the webhook.delivery handler of the outbox in a container."""
-    service = DeliveryService(
-        session_factory=container.session_factory, clock=container.clock,
-        sender=RequestsSender(timeout), resolve=resolve_host,
-    )
-    container.extra_handlers[DELIVERY_KIND] = service.deliver

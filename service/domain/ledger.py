@@ -9,7 +9,7 @@ import uuid
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, TextualSelect, bindparam, func, insert, select, text
@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from service.domain import events_out, outbox
+from service.domain import domain_events
 from service.domain.actors import Actor as Actor  # re-exported: callers name it ledger.Actor
+from service.domain.domain_events import ConsentChanged
 from service.domain.models import (
     ConsentEvent,
     Contact,
@@ -34,10 +35,6 @@ from service.domain.models import (
 )
 from service.domain.normalize import Address, FieldProblem, InvalidInput
 
-MIRROR_KIND = "mirror.pass"
-MIRROR_COALESCE_KEY = "mirror"
-# A burst of changes becomes one mirror pass when the pass waits this long.
-MIRROR_DEBOUNCE = timedelta(seconds=1)
 # How long a process trusts the current notice version it last read. A version published by
 # this process is seen at once; one published by another process within this many seconds.
 CURRENT_NOTICE_TTL = 2.0
@@ -314,16 +311,52 @@ def record(
     source: str | None = None,
     witness: str | None = None,
     subscriptions: dict[str, Subscription] | None = None,
-    queue_mirror_pass: bool = True,
     confirmation_sent_at: datetime | None = None,
 ) -> ConsentEvent:
     """Append one event with its evidence and move the subscription to the state it implies.
 
     A caller that holds the contact's subscriptions, locked (subscriptions_of), passes them in
-    and saves a query; a subscription created here is added to them. A caller recording several
-    events may queue the mirror pass once itself (register_changed) instead of per event.
-    confirmation_sent_at marks a request whose confirmation message goes out with it.
+    and saves a query; a subscription created here is added to them. confirmation_sent_at marks
+    a request whose confirmation message goes out with it. What follows a consent change (the
+    mirror, outbound webhooks) is the side-effect table's business: a ConsentChanged is recorded.
     """
+    event = _append_event(session, contact, channel, kind, method, actor, now=now,
+                          notice=notice, source=source)
+    if evidence is not None:
+        _append_evidence(session, event, evidence, now=now)
+    new_state = STATE_AFTER[kind]
+    if new_state is None:
+        # The state stays as it is (a bounce); the event still says what it is.
+        held = subscriptions.get(channel) if subscriptions is not None else None
+        sub = held or session.get(Subscription, (contact.id, channel))
+    else:
+        state: dict[str, Any] = {
+            "state": new_state.value, "since": now, "method": str(method),
+            "last_event_id": event.id,
+        }
+        if notice is not None:
+            state["notice_version"] = notice.version
+        if kind in (EventKind.GRANTED, EventKind.CONFIRMED, EventKind.REQUESTED):
+            state["witness"] = witness
+        if confirmation_sent_at is not None:
+            state["confirmation_sent_at"] = confirmation_sent_at
+        sub = _move_subscription(session, contact, channel, state, subscriptions)
+    if contact.updated_at != now:
+        # Only when it differs: a contact marked changed makes every later query flush first.
+        contact.updated_at = now
+    domain_events.record(session, ConsentChanged(
+        contact_public_id=contact.public_id, channel=channel, kind=event.kind,
+        method=event.method, source=event.source, notice_version=event.notice_version,
+        occurred_at=now, state=sub.state if sub is not None else None,
+        undeliverable=contact.email_undeliverable_at is not None,
+    ))
+    return event
+
+
+def _append_event(session: Session, contact: Contact, channel: str, kind: EventKind,
+                  method: str, actor: Actor, *, now: datetime, notice: NoticeRef | None,
+                  source: str | None) -> ConsentEvent:
+    """Insert the event row and return it as the session's object for that row."""
     values: dict[str, Any] = {
         "contact_id": contact.id,
         "channel": channel,
@@ -342,51 +375,41 @@ def record(
     event = ConsentEvent(id=session.execute(_INSERT_EVENT, values).scalar_one(), **values)
     make_transient_to_detached(event)
     session.add(event)  # known to the session as the row it is, without a second INSERT
-    if evidence is not None:
-        session.execute(_INSERT_EVIDENCE, {
-            "event_id": event.id,
-            "contact_id": contact.id,
-            "ip": evidence.ip,
-            "source_ip": evidence.source_ip,
-            "user_agent": (evidence.user_agent or "")[:500] or None,
-            "page_url": evidence.page_url,
-            "fields_json": json.dumps(evidence.fields, ensure_ascii=False, sort_keys=True)
-            if evidence.fields is not None else None,
-            "note": evidence.note,
-            "recorded_at": now,
-        })
-    new_state = STATE_AFTER[kind]
-    if new_state is not None:
-        if subscriptions is None:
-            sub = subscription(session, contact, channel, lock=True)
-        else:
-            sub = subscriptions.get(channel)
-        state: dict[str, Any] = {
-            "state": new_state.value,
-            "since": now,
-            "method": str(method),
-            "last_event_id": event.id,
-        }
-        if notice is not None:
-            state["notice_version"] = notice.version
-        if kind in (EventKind.GRANTED, EventKind.CONFIRMED, EventKind.REQUESTED):
-            state["witness"] = witness
-        if confirmation_sent_at is not None:
-            state["confirmation_sent_at"] = confirmation_sent_at
-        if sub is None:
-            sub = _insert_subscription(session, contact_id=contact.id, channel=channel, **state)
-            if subscriptions is not None:
-                subscriptions[channel] = sub
-        else:
-            for name, value in state.items():
-                setattr(sub, name, value)
-    if contact.updated_at != now:
-        # Only when it differs: a contact marked changed makes every later query flush first.
-        contact.updated_at = now
-    if queue_mirror_pass:
-        register_changed(session, now=now)
-    events_out.consent_changed(session, contact, event, now=now)
     return event
+
+
+def _append_evidence(session: Session, event: ConsentEvent, evidence: EvidenceData, *,
+                     now: datetime) -> None:
+    """Insert what proves the event."""
+    session.execute(_INSERT_EVIDENCE, {
+        "event_id": event.id,
+        "contact_id": event.contact_id,
+        "ip": evidence.ip,
+        "source_ip": evidence.source_ip,
+        "user_agent": (evidence.user_agent or "")[:500] or None,
+        "page_url": evidence.page_url,
+        "fields_json": json.dumps(evidence.fields, ensure_ascii=False, sort_keys=True)
+        if evidence.fields is not None else None,
+        "note": evidence.note,
+        "recorded_at": now,
+    })
+
+
+def _move_subscription(session: Session, contact: Contact, channel: str, state: dict[str, Any],
+                       subscriptions: dict[str, Subscription] | None) -> Subscription:
+    """Set the contact's subscription on the channel to the state (created when there is none)."""
+    if subscriptions is None:
+        sub = subscription(session, contact, channel, lock=True)
+    else:
+        sub = subscriptions.get(channel)
+    if sub is None:
+        sub = _insert_subscription(session, contact_id=contact.id, channel=channel, **state)
+        if subscriptions is not None:
+            subscriptions[channel] = sub
+    else:
+        for name, value in state.items():
+            setattr(sub, name, value)
+    return sub
 
 
 def _insert_subscription(session: Session, **values: Any) -> Subscription:
@@ -399,8 +422,3 @@ def _insert_subscription(session: Session, **values: Any) -> Subscription:
     return sub
 
 
-def register_changed(session: Session, *, now: datetime) -> None:
-    """Queue a (coalesced, debounced) mirror pass after anything that may change the register."""
-    outbox.enqueue_coalesced(
-        session, MIRROR_KIND, MIRROR_COALESCE_KEY, {}, now=now, delay=MIRROR_DEBOUNCE
-    )

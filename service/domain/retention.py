@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from service.domain import audit, events_out, ledger
+from service.domain import audit, domain_events, ledger
 from service.domain.context import Deps
 from service.domain.ledger import Actor
 from service.domain.models import (
@@ -129,7 +129,7 @@ def _apply(session: Session, now: datetime, pending_days: int, ip_days: int, *,
         contact.flagged_reason = None
         contact.erased_at = contact.updated_at = now
         if not dry_run:
-            events_out.contact_erased(session, contact.public_id, now=now)
+            domain_events.record(session, domain_events.ContactErased(contact.public_id, now))
     evidence_ips = session.execute(
         update(Evidence).where(Evidence.recorded_at < ip_cutoff,
                                (Evidence.ip.is_not(None)) | (Evidence.source_ip.is_not(None)))

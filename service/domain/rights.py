@@ -21,8 +21,10 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from service.domain import audit, events_out, ledger, receipts
+from service.domain import audit, domain_events, ledger, receipts
+from service.domain.channels import CHANNELS
 from service.domain.context import Deps, ErasureRecord
+from service.domain.languages import parse_language
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.models import (
     AuditEntry,
@@ -44,7 +46,6 @@ from service.domain.normalize import (
     InvalidInput,
     email_key,
     parse_email,
-    parse_language,
     parse_name,
     parse_phone,
 )
@@ -53,7 +54,6 @@ from service.domain.uow import UnitOfWork
 SEARCH_LIMIT = 50
 MIN_QUERY = 2
 ERASURE_KEY_NAME = "erasure_hash_key"
-CHANNELS = ("email", "sms")
 
 
 class ContactNotFound(Exception):
@@ -375,8 +375,8 @@ def correct_contact(uow: UnitOfWork, deps: Deps, public_id: str, wanted: Correct
             changed.append(field)
         if changed:
             contact.updated_at = now
-            ledger.register_changed(session, now=now)
-            events_out.contact_updated(session, contact, changed, now=now)
+            domain_events.record(session, domain_events.ContactCorrected(
+                contact.public_id, tuple(changed), occurred_at=now))
         audit.append(session, actor, "contact.correct", contact.public_id, ip,
                      {"fields": changed}, now=now)
         uow.commit()
@@ -509,9 +509,8 @@ def erase_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
         contact.email_undeliverable_at = None
         contact.erased_at = now
         contact.updated_at = now
-        ledger.register_changed(session, now=now)
         # Queued deliveries lose the person's details; endpoints hear of the erasure by id.
-        events_out.contact_erased(session, contact.public_id, now=now)
+        domain_events.record(session, domain_events.ContactErased(contact.public_id, now))
         audit.append(session, actor, "contact.erase", contact.public_id, ip,
                      {"evidence_removed": int(getattr(removed, "rowcount", 0) or 0),
                       "messages_removed": len(message_ids)}, now=now)

@@ -9,8 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from service.cli import main
-from service.domain import events_out, sources
+from service.domain import sources, webhooks_out
 from service.domain.models import OutboxItem
+from service.domain.webhooks_out.delivery import DELIVERY_KIND
 
 
 def _env(database_url: str, tmp_path: Path) -> dict[str, str]:
@@ -54,7 +55,7 @@ def test_webhook_add_refuses_loopback_unless_allowed_and_lists_and_removes(
     listed = runner.invoke(main, ["webhook", "list"])
     assert "http://127.0.0.1:9000/hook\tactive\tconsent.withdrawn,address.bounced" \
         in listed.output
-    [endpoint] = events_out.list_endpoints(container.uow())
+    [endpoint] = webhooks_out.list_endpoints(container.uow())
     assert runner.invoke(main, ["webhook", "remove", str(endpoint.id)]).exit_code == 0
     assert "disabled (removed by an admin)" in runner.invoke(main, ["webhook", "list"]).output
     unknown = runner.invoke(main, ["webhook", "add", "https://x.example/", "--events", "nope"])
@@ -71,12 +72,12 @@ def test_webhook_deliveries_shows_attempts_and_redeliver_queues_again(
     container.worker().drain()  # port 9 refuses: the attempt fails and is recorded
     shown = runner.invoke(main, ["webhook", "deliveries"])
     assert "consent.requested\tpending" in shown.output and "could not connect" in shown.output
-    [delivery] = events_out.list_deliveries(container.uow())
+    [delivery] = webhooks_out.list_deliveries(container.uow())
     again = runner.invoke(main, ["webhook", "redeliver", str(delivery.id)])
     assert again.exit_code == 0 and delivery.message_id in again.output
     with container.session_factory() as session:
         keys = session.scalars(select(OutboxItem.idempotency_key).where(
-            OutboxItem.kind == events_out.DELIVERY_KIND)).all()
+            OutboxItem.kind == DELIVERY_KIND)).all()
     assert any(k.startswith(f"webhook:{delivery.id}:again:") for k in keys)
 
 

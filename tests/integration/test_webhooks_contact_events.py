@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.domain import events_out
+from service.domain import webhooks_out
 from service.domain.retention import apply_retention
 from tests.integration.test_webhooks_outbound import Receiver
 from tests.staff_support import add_account, login, post_form
@@ -25,7 +25,7 @@ def receivers(container: Any) -> Iterator[tuple[Receiver, Receiver]]:
     plain, personal = Receiver(), Receiver()
     for server, allowed in ((plain, False), (personal, True)):
         server.now = int(container.clock.now().timestamp())
-        _info, server.secret = events_out.add_endpoint(
+        _info, server.secret = webhooks_out.add_endpoint(
             container.uow(), server.url, ("contact.updated", "contact.erased",
                                           "consent.withdrawn"),
             now=container.clock.now(), resolve=resolve_host, allow_private=True,

@@ -19,12 +19,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from service.domain import events_out
-from service.domain.models import WebhookDelivery, WebhookEndpoint
+from service.bootstrap import build
+from service.domain import domain_events, ledger, outbox, webhooks_out
+from service.domain.actors import Actor
+from service.domain.models import EventKind, Method, WebhookDelivery, WebhookEndpoint
+from service.domain.normalize import parse_email
+from service.domain.webhooks_out.delivery import DeliveryService, Reply
+from service.domain.webhooks_out.emission import WEBHOOK_EVENT_KIND
+from service.domain.webhooks_out.fan_out import FanOut
+from service.domain.work import OutboxWorker
 from tests.tls_support import issue, make_ca
 from tests.webhook_support import add_source, subscribed
 from webhooks import standard_webhooks
-from webhooks.outbound import RequestsSender, register_delivery, resolve_host
+from webhooks.outbound import RequestsSender, resolve_host
 
 OPT_IN = {"email": "maija@example.fi", "consent": True}
 
@@ -76,7 +83,9 @@ class Receiver:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
             scheme = "https"
         self.url = f"{scheme}://{host}:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll lets shutdown() return at once rather than after 0.5 s.
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.01}, daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
@@ -93,7 +102,7 @@ def receiver(container: Any) -> Iterator[Receiver]:
 
 
 def _endpoint(container: Any, url: str, events: tuple[str, ...] = ("all",), **kw: Any) -> str:
-    _info, secret = events_out.add_endpoint(container.uow(), url, events,
+    _info, secret = webhooks_out.add_endpoint(container.uow(), url, events,
                                             now=container.clock.now(), resolve=resolve_host,
                                             allow_private=True, **kw)
     return secret
@@ -106,6 +115,12 @@ def _deliveries(container: Any) -> list[WebhookDelivery]:
 
 def _drain(container: Any) -> None:
     container.worker().drain()
+
+
+def _fan_out(container: Any) -> None:
+    """Turn queued webhook events into deliveries, sending none of them yet."""
+    fan_out = container.handlers()[WEBHOOK_EVENT_KIND]
+    OutboxWorker(container.session_factory, container.clock, {WEBHOOK_EVENT_KIND: fan_out}).drain()
 
 
 def test_every_delivery_is_signed_and_verifies_on_a_loopback_receiver(
@@ -169,7 +184,7 @@ def test_a_receiver_answering_500_gets_the_event_later_once(
     assert [r["status"] for r in receiver.received] == [500, 200]
     assert len({r["id"] for r in receiver.received}) == 1
     assert _deliveries(container)[0].status == "delivered"
-    assert [a.status_code for a in events_out.list_deliveries(container.uow())[0].attempts] \
+    assert [a.status_code for a in webhooks_out.list_deliveries(container.uow())[0].attempts] \
         == [500, 200]
 
 
@@ -196,7 +211,7 @@ def test_a_receiver_that_is_down_gets_the_event_when_it_is_back(
     secret = _endpoint(container, f"http://127.0.0.1:{port}/hook")
     client.post("/api/v1/subscribe", json=OPT_IN)
     _drain(container)
-    [attempt] = events_out.list_deliveries(container.uow())[0].attempts
+    [attempt] = webhooks_out.list_deliveries(container.uow())[0].attempts
     assert attempt.status_code is None and attempt.error
     back = Receiver(port)
     try:
@@ -213,7 +228,8 @@ def test_a_receiver_that_is_down_gets_the_event_when_it_is_back(
 def test_a_slow_receiver_times_out_and_gets_the_same_webhook_id_again(
     client: Any, container: Any, receiver: Receiver
 ) -> None:
-    register_delivery(container, timeout=0.5)
+    container.webhook_delivery = DeliveryService(container.session_factory, container.clock,
+                                                 RequestsSender(0.5), resolve_host)
     receiver.secret = _endpoint(container, receiver.url)
     receiver.replies = [(200, {}, 1.5)]
     client.post("/api/v1/subscribe", json=OPT_IN)
@@ -232,7 +248,7 @@ def test_410_disables_the_endpoint(client: Any, container: Any, receiver: Receiv
     receiver.replies = [(410, {}, 0.0)]
     client.post("/api/v1/subscribe", json=OPT_IN)
     _drain(container)
-    [endpoint] = events_out.list_endpoints(container.uow())
+    [endpoint] = webhooks_out.list_endpoints(container.uow())
     assert endpoint.disabled_at is not None and "410" in (endpoint.disabled_reason or "")
     client.post("/api/v1/subscribe", json={**OPT_IN, "email": "pekka@example.fi"})
     container.clock.advance(days=1)
@@ -247,7 +263,7 @@ def test_redeliver_sends_the_same_webhook_id_and_body_again(
     receiver.secret = _endpoint(container, receiver.url)
     client.post("/api/v1/subscribe", json=OPT_IN)
     _drain(container)
-    events_out.redeliver(container.uow(), _deliveries(container)[0].id,
+    webhooks_out.redeliver(container.uow(), _deliveries(container)[0].id,
                          now=container.clock.now())
     _drain(container)
     first, second = receiver.received
@@ -258,8 +274,8 @@ def test_rotated_secrets_both_sign_during_the_rotation(
     client: Any, container: Any, receiver: Receiver
 ) -> None:
     old = _endpoint(container, receiver.url)
-    [endpoint] = events_out.list_endpoints(container.uow())
-    new = events_out.rotate_secret(container.uow(), endpoint.id, now=container.clock.now())
+    [endpoint] = webhooks_out.list_endpoints(container.uow())
+    new = webhooks_out.rotate_secret(container.uow(), endpoint.id, now=container.clock.now())
     for secret in (old, new):
         receiver.secret = secret
         receiver.received.clear()
@@ -277,10 +293,10 @@ def test_rotated_secrets_both_sign_during_the_rotation(
 def test_private_and_loopback_targets_are_refused_unless_allowed(
     container: Any, url: str
 ) -> None:
-    with pytest.raises(events_out.TargetRefused):
-        events_out.add_endpoint(container.uow(), url, ["all"], now=container.clock.now(),
+    with pytest.raises(webhooks_out.TargetRefused):
+        webhooks_out.add_endpoint(container.uow(), url, ["all"], now=container.clock.now(),
                                 resolve=resolve_host)
-    info, _ = events_out.add_endpoint(container.uow(), url, ["all"], now=container.clock.now(),
+    info, _ = webhooks_out.add_endpoint(container.uow(), url, ["all"], now=container.clock.now(),
                                       resolve=resolve_host, allow_private=True)
     assert info.allow_private
 
@@ -289,22 +305,21 @@ def test_a_host_that_later_resolves_to_a_private_address_gets_nothing(
     client: Any, container: Any, receiver: Receiver
 ) -> None:
     public = {"hooks.example.com": ["93.184.215.14"]}
-    events_out.add_endpoint(container.uow(), "http://hooks.example.com/hook", ["all"],
+    webhooks_out.add_endpoint(container.uow(), "http://hooks.example.com/hook", ["all"],
                             now=container.clock.now(), resolve=lambda h: public[h])
     sent: list[str] = []
 
     class Recorder:
-        def send(self, url: str, *args: Any, **kwargs: Any) -> events_out.Reply:
+        def send(self, url: str, *args: Any, **kwargs: Any) -> Reply:
             sent.append(url)
-            return events_out.Reply(200)
+            return Reply(200)
 
-    service = events_out.DeliveryService(container.session_factory, container.clock, Recorder(),
-                                         resolve=lambda h: ["127.0.0.1"])
-    container.extra_handlers[events_out.DELIVERY_KIND] = service.deliver
+    container.webhook_delivery = DeliveryService(container.session_factory, container.clock,
+                                                 Recorder(), resolve=lambda h: ["127.0.0.1"])
     client.post("/api/v1/subscribe", json=OPT_IN)
     _drain(container)
     assert sent == []
-    [delivery] = events_out.list_deliveries(container.uow())
+    [delivery] = webhooks_out.list_deliveries(container.uow())
     assert delivery.status == "failed" and "loopback" in (delivery.attempts[0].error or "")
 
 
@@ -313,10 +328,13 @@ def test_contact_erased_scrubs_queued_personal_data_and_names_only_the_id(
 ) -> None:
     receiver.secret = _endpoint(container, receiver.url, include_personal_data=True)
     client.post("/api/v1/subscribe", json=OPT_IN)
+    _fan_out(container)  # the delivery is made, with the address, and not yet sent
     [delivery] = _deliveries(container)
     public_id = json.loads(delivery.payload_json)["data"]["contact_id"]
+    assert "maija" in delivery.payload_json
     with container.uow() as uow:
-        events_out.contact_erased(uow.session, public_id, now=container.clock.now())
+        domain_events.record(uow.session, domain_events.ContactErased(
+            public_id, container.clock.now()))
         uow.commit()
     _drain(container)
     assert "maija" not in json.dumps([r["body"] for r in receiver.received])
@@ -333,8 +351,8 @@ def test_deliveries_verify_with_the_standard_webhooks_reference_library(
     container.clock.current = datetime.now(UTC)
     receiver.now = int(container.clock.now().timestamp())
     secret = _endpoint(container, receiver.url)
-    [endpoint] = events_out.list_endpoints(container.uow())
-    rotated = events_out.rotate_secret(container.uow(), endpoint.id, now=container.clock.now())
+    [endpoint] = webhooks_out.list_endpoints(container.uow())
+    rotated = webhooks_out.rotate_secret(container.uow(), endpoint.id, now=container.clock.now())
     receiver.secret = rotated
     assert client.post("/api/v1/subscribe", json=OPT_IN).status_code == 202
     _drain(container)
@@ -364,16 +382,15 @@ def test_dns_rebinding_after_the_check_cannot_reach_a_local_listener(
     # "localhost" resolves to the listener for anyone who asks the system again.
     url = receiver.url.replace("127.0.0.1", "localhost")
     dns = RebindingDns(public_answers=2)  # adding the endpoint, then checking the delivery
-    receiver.secret = events_out.add_endpoint(container.uow(), url, ["all"],
+    receiver.secret = webhooks_out.add_endpoint(container.uow(), url, ["all"],
                                               now=container.clock.now(), resolve=dns)[1]
-    service = events_out.DeliveryService(container.session_factory, container.clock,
-                                         RequestsSender(timeout=1.0), resolve=dns)
-    container.extra_handlers[events_out.DELIVERY_KIND] = service.deliver
+    container.webhook_delivery = DeliveryService(container.session_factory, container.clock,
+                                                 RequestsSender(timeout=1.0), resolve=dns)
     client.post("/api/v1/subscribe", json=OPT_IN)
     _drain(container)
     assert receiver.hits == 0
     assert dns.asked == ["localhost", "localhost"]  # once to add, once per delivery
-    [delivery] = events_out.list_deliveries(container.uow())
+    [delivery] = webhooks_out.list_deliveries(container.uow())
     [attempt] = delivery.attempts
     assert attempt.status_code is None and "refused" not in (attempt.error or "")
 
@@ -404,18 +421,17 @@ def test_a_checked_address_is_reached_with_tls_verified_for_the_host_name(
 ) -> None:
     server, ca_bundle = tls_receiver
     dns = {"hooks.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]}
-    server.secret = events_out.add_endpoint(
+    server.secret = webhooks_out.add_endpoint(
         container.uow(), server.url, ["consent.requested"], now=container.clock.now(),
         resolve=dns.__getitem__, allow_private=True)[1]
     # Same address, a name the certificate does not cover: TLS must fail.
     wrong = server.url.replace("hooks.example.test", "other.example.test")
-    events_out.add_endpoint(container.uow(), wrong, ["consent.requested"],
+    webhooks_out.add_endpoint(container.uow(), wrong, ["consent.requested"],
                             now=container.clock.now(), resolve=dns.__getitem__,
                             allow_private=True)
-    service = events_out.DeliveryService(container.session_factory, container.clock,
-                                         RequestsSender(timeout=5, verify=ca_bundle),
-                                         resolve=dns.__getitem__)
-    container.extra_handlers[events_out.DELIVERY_KIND] = service.deliver
+    container.webhook_delivery = DeliveryService(container.session_factory, container.clock,
+                                                 RequestsSender(timeout=5, verify=ca_bundle),
+                                                 resolve=dns.__getitem__)
     client.post("/api/v1/subscribe", json=OPT_IN)
     _drain(container)
     [got] = server.received
@@ -423,7 +439,49 @@ def test_a_checked_address_is_reached_with_tls_verified_for_the_host_name(
     assert got["headers"]["Host"] == f"hooks.example.test:{port}"
     assert "hooks.example.test" in server.server_names
     assert "other.example.test" in server.server_names  # it was asked, and refused
-    by_endpoint = {d.endpoint_id: d for d in events_out.list_deliveries(container.uow())}
+    by_endpoint = {d.endpoint_id: d for d in webhooks_out.list_deliveries(container.uow())}
     good, bad = by_endpoint[1], by_endpoint[2]
     assert good.status == "delivered"
     assert bad.status == "pending" and "TLS" in (bad.attempts[0].error or "")
+
+
+# Two writers at once: PostgreSQL only (SQLite lets one write transaction in at a time).
+@pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgresql)],
+                         indirect=True)
+def test_an_endpoint_added_by_another_process_gets_an_event_committed_after_it(
+    container: Any, receiver: Receiver
+) -> None:
+    other = build(container.settings, clock=container.clock, migrate=False)
+    now = container.clock.now()
+    try:
+        with container.uow() as uow:
+            # The change began before the endpoint existed and commits after it was added.
+            person, _ = ledger.upsert_contact(uow.session, parse_email("maija@example.fi"),
+                                              name=None, phone=None, language="fi", now=now)
+            ledger.record(uow.session, person, "email", EventKind.GRANTED,
+                          Method.VERBAL_IN_PERSON, Actor.person(), now=now)
+            receiver.secret = _endpoint(other, receiver.url)
+            uow.commit()
+    finally:
+        other.close()
+    _drain(container)
+    assert [r["body"]["type"] for r in receiver.received] == ["consent.granted"]
+
+
+@pytest.mark.both_databases
+def test_fanning_an_event_out_again_adds_no_second_delivery(
+    client: Any, container: Any, receiver: Receiver
+) -> None:
+    receiver.secret = _endpoint(container, receiver.url, include_personal_data=True)
+    client.post("/api/v1/subscribe", json=OPT_IN)
+    with container.session_factory() as session:
+        item = outbox.claim_due(session, now=container.clock.now(), lease=timedelta(minutes=5),
+                                kinds=(WEBHOOK_EVENT_KIND,))[0]
+        session.commit()
+    fan_out = FanOut(container.session_factory)
+    fan_out.fan_out(item)
+    fan_out.fan_out(item)  # as after a worker died before marking the item done
+    [delivery] = _deliveries(container)
+    assert delivery.message_id.startswith("msg_") and len(delivery.message_id) == 36
+    _drain(container)
+    assert len(receiver.received) == 1

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.domain import events_out, sources
+from service.domain import sources
 from service.domain.sources import SourceConfig, SourceKind
+from service.domain.webhooks_out import delivery, endpoints, targets
 from webhooks import forms, standard_webhooks
 from webhooks.outbound import parse_retry_after
 
@@ -23,7 +24,7 @@ def test_the_standard_webhooks_test_vector_is_reproduced_exactly() -> None:
 
 
 def test_every_secret_signs_during_a_rotation_and_any_one_verifies() -> None:
-    other = events_out.new_secret()
+    other = endpoints.new_secret()
     headers = standard_webhooks.headers([SECRET, other], MSG_ID, TIMESTAMP, BODY)
     assert headers["webhook-signature"].split(" ")[0] == \
         "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
@@ -41,16 +42,16 @@ def test_a_tampered_body_or_stale_timestamp_does_not_verify() -> None:
 
 
 def test_new_secrets_are_whsec_and_32_random_bytes() -> None:
-    secret = events_out.new_secret()
+    secret = endpoints.new_secret()
     assert secret.startswith("whsec_") and len(secret) == len("whsec_") + 44
-    assert secret != events_out.new_secret()
+    assert secret != endpoints.new_secret()
 
 
 def test_retries_span_about_three_days_then_stop() -> None:
-    total = sum((s.total_seconds() for s in events_out.RETRY_SCHEDULE), 0.0)
+    total = sum((s.total_seconds() for s in delivery.RETRY_SCHEDULE), 0.0)
     assert 2.5 * 86400 < total < 3.5 * 86400
-    assert events_out.next_wait(len(events_out.RETRY_SCHEDULE) + 1) is None
-    first = events_out.next_wait(1)
+    assert delivery.next_wait(len(delivery.RETRY_SCHEDULE) + 1) is None
+    first = delivery.next_wait(1)
     assert first is not None and timedelta(seconds=4) <= first <= timedelta(seconds=6)
 
 
@@ -69,7 +70,7 @@ def test_retry_after_is_read_as_seconds_or_a_date() -> None:
     ("93.184.215.14", None), ("2606:4700::1111", None),
 ])
 def test_only_public_addresses_are_targets_by_default(address: str, reason: str | None) -> None:
-    assert events_out.refusal_reason(address) == reason
+    assert targets.refusal_reason(address) == reason
 
 
 def test_php_bracket_keys_and_nested_json_flatten_alike() -> None:
@@ -119,9 +120,9 @@ def test_mapping_joins_first_and_last_name_and_matches_labels_case_blind() -> No
     "2001:0:5db8:d70e:0:0:80ff:fffe",  # Teredo, client 127.0.0.1
 ])
 def test_ipv6_forms_that_carry_a_loopback_ipv4_address_are_refused(address: str) -> None:
-    assert events_out.refusal_reason(address) == "loopback"
-    with pytest.raises(events_out.TargetRefused, match="loopback"):
-        events_out.check_target("https://hooks.example.com/hook", ["93.184.215.14", address],
+    assert targets.refusal_reason(address) == "loopback"
+    with pytest.raises(targets.TargetRefused, match="loopback"):
+        targets.check_target("https://hooks.example.com/hook", ["93.184.215.14", address],
                                 allow_private=False)
 
 
@@ -135,4 +136,4 @@ def test_ipv6_forms_that_carry_a_loopback_ipv4_address_are_refused(address: str)
 def test_ipv6_forms_are_judged_by_the_ipv4_address_they_reach(
     address: str, reason: str | None
 ) -> None:
-    assert events_out.refusal_reason(address) == reason
+    assert targets.refusal_reason(address) == reason
