@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from service.settings import SettingsError, load_settings
+from service.settings import (
+    SETTINGS,
+    Settings,
+    SettingsError,
+    load_settings,
+    settings_page_rows,
+)
 
 
 def test_zero_configuration_uses_sqlite_and_a_generated_secret_in_the_data_dir(
@@ -59,3 +66,61 @@ def test_postgresql_with_keys_and_origins_is_accepted(tmp_path: Path) -> None:
     assert settings.secret_keys == ("old-key-0123456789abc", "new-key-0123456789abc")
     assert settings.allowed_origins == ("https://klinikka.example.fi", "https://www.example.fi")
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_every_field_of_the_settings_comes_from_exactly_one_declared_variable() -> None:
+    filled = [setting.attribute for setting in SETTINGS]
+    assert sorted(filled) == sorted(f.name for f in fields(Settings) if f.name != "extra")
+    assert len({setting.name for setting in SETTINGS}) == len(SETTINGS)
+    assert all(setting.name.startswith("CONSENT_") for setting in SETTINGS)
+
+
+def test_a_blank_variable_counts_as_unset(tmp_path: Path) -> None:
+    settings = load_settings({"CONSENT_DATA_DIR": str(tmp_path), "CONSENT_TIMEZONE": "  ",
+                              "CONSENT_DOUBLE_OPT_IN": "", "CONSENT_SMTP_URL": " "})
+    assert settings.timezone == "Europe/Helsinki" and settings.double_opt_in
+    assert settings.smtp_url is None and settings.mail_from == "noreply@localhost"
+
+
+def test_the_settings_page_shows_the_configuration_in_force(tmp_path: Path) -> None:
+    settings = load_settings({
+        "CONSENT_DATA_DIR": str(tmp_path),
+        "CONSENT_ORGANIZATION": "Kiropraktikko Virtanen",
+        "CONSENT_DOUBLE_OPT_IN": "no",
+        "CONSENT_ALLOWED_ORIGINS": "https://www.klinikka.fi, https://klinikka.fi",
+        "CONSENT_GOOGLE_CREDENTIALS": "/run/secrets/google.json",
+        "CONSENT_SPREADSHEET_ID": "1AbC",
+    })
+    assert dict(settings_page_rows(settings)) == {
+        "CONSENT_DATABASE_URL": "SQLite",
+        "CONSENT_PUBLIC_URL": "http://127.0.0.1:8000",
+        "CONSENT_SMTP_URL": "unset (.eml files)",
+        "CONSENT_MAIL_FROM": "noreply@localhost",
+        "CONSENT_ORGANIZATION": "Kiropraktikko Virtanen",
+        "CONSENT_PRIVACY_URL": "unset",
+        "CONSENT_ORGANIZATION_ADDRESS": "unset",
+        "CONSENT_TIMEZONE": "Europe/Helsinki",
+        "CONSENT_GOOGLE_CREDENTIALS": "set",
+        "CONSENT_WORKSHEET": "Markkinointirekisteri",
+        "CONSENT_DOUBLE_OPT_IN": "false",
+        "CONSENT_DEFAULT_LANGUAGE": "fi",
+        "CONSENT_ALLOWED_ORIGINS": "https://www.klinikka.fi, https://klinikka.fi",
+        "CONSENT_REQUIRE_TOTP": "admins",
+    }
+
+
+def test_the_settings_page_shows_secrets_only_as_set_never_their_value(tmp_path: Path) -> None:
+    given = {
+        "CONSENT_DATABASE_URL": "postgresql://consent:db-password@db:5432/consent",
+        "CONSENT_SECRET_KEYS": "signing-key-0123456789abc",
+        "CONSENT_SMTP_URL": "smtp://user:mail-password@smtp.example.eu:587",
+        "CONSENT_RATELIMIT_STORAGE_URL": "redis://:redis-password@redis:6379/0",
+    }
+    assert set(given) == {setting.name for setting in SETTINGS if setting.secret}
+    settings = load_settings({"CONSENT_DATA_DIR": str(tmp_path),
+                              "CONSENT_MAIL_FROM": "uutiskirje@klinikka.fi", **given})
+    rows = dict(settings_page_rows(settings))
+    assert rows["CONSENT_DATABASE_URL"] == "PostgreSQL" and rows["CONSENT_SMTP_URL"] == "set"
+    shown = " ".join(rows.values())
+    for secret in ("db-password", "signing-key", "mail-password", "redis-password"):
+        assert secret not in shown

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from service.domain import apikeys, audit, notices, parked, sources, staff, webhooks_out
 from service.domain.languages import LANGUAGES
 from service.domain.normalize import MAX_INT, InvalidInput, whole_number
-from service.settings import Settings
+from service.settings import settings_page_rows
 from service.web.current import client_ip, container
 from service.web.staff.pages import admin_only, me, page, problems, w
 
@@ -290,32 +290,11 @@ def parked_mail_send_again(item_id: int) -> Any:
     return redirect(url_for("staff.admin.parked_mail_list"))
 
 
-def settings_rows(settings: Settings) -> list[tuple[str, object]]:
-    """Return the settings page's rows: each variable and its value in force (secrets never)."""
-    return [
-        ("CONSENT_ORGANIZATION", settings.organization),
-        ("CONSENT_PUBLIC_URL", settings.public_url),
-        ("CONSENT_MAIL_FROM", settings.mail_from),
-        ("CONSENT_SMTP_URL", "set" if settings.smtp_url else "unset (.eml files)"),
-        ("CONSENT_PRIVACY_URL", settings.privacy_url or "unset"),
-        ("CONSENT_ORGANIZATION_ADDRESS", settings.organization_address or "unset"),
-        ("CONSENT_DOUBLE_OPT_IN", str(settings.double_opt_in).lower()),
-        ("CONSENT_DEFAULT_LANGUAGE", settings.default_language),
-        ("CONSENT_TIMEZONE", settings.timezone),
-        ("CONSENT_ALLOWED_ORIGINS", ", ".join(settings.allowed_origins) or "none"),
-        ("CONSENT_REQUIRE_TOTP", settings.require_totp),
-        ("CONSENT_WORKSHEET", settings.worksheet),
-        ("CONSENT_GOOGLE_CREDENTIALS", "set" if settings.google_credentials
-         else "unset (local file mirror)"),
-        ("CONSENT_DATABASE_URL", "PostgreSQL" if settings.is_postgresql else "SQLite"),
-    ]
-
-
 @bp.get("/settings")
 @admin_only
 def settings_page() -> Any:
     """Show the configuration in force (secrets never), and where each is set."""
-    return page("settings.html", shown=settings_rows(container().settings))
+    return page("settings.html", shown=settings_page_rows(container().settings))
 
 
 @bp.get("/audit")
