@@ -26,9 +26,8 @@ from baseline_app import INSERT
 from baseline_unsubscribe import UPDATE
 from flask import Flask
 
-from service.domain import optin, unsubscribe
+from service.domain import links, optin, unsubscribe
 from service.domain.context import Deps
-from service.domain.tokens import Purpose
 from service.domain.uow import UnitOfWork
 from service.web import create_app as create_service_app
 
@@ -52,12 +51,12 @@ def create_app() -> Flask:
 def one_update(uow: UnitOfWork, deps: Deps, token: str, context: optin.RequestContext,
                **_: Any) -> unsubscribe.WithdrawalOutcome:
     """Check the token as the service does and run the baseline's UPDATE."""
-    payload = optin.verify_link(deps, Purpose.UNSUBSCRIBE, token)
+    link = links.read(deps, links.UnsubscribeLink, token)
     with uow:
-        uow.session.execute(UPDATE, {"at": datetime.now(UTC), "channel": payload["ch"],
-                                     "public_id": payload["c"]})
+        uow.session.execute(UPDATE, {"at": datetime.now(UTC), "channel": link.channel,
+                                     "public_id": link.contact_id})
         uow.commit()
-    return unsubscribe.WithdrawalOutcome("***", payload["ch"], "fi", (payload["ch"],), (), None)
+    return unsubscribe.WithdrawalOutcome("***", link.channel, "fi", (link.channel,), (), None)
 
 
 def create_unsubscribe_app() -> Flask:

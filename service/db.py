@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -69,10 +72,51 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_recycle=1800,
+    # No pre-ping (a round trip on every checkout): a connection the server has closed is
+    # found by looking at its socket instead (_refuse_closed_connection). One dropped without
+    # a word (a network cut) fails the statement that finds out; SQLAlchemy then sees a
+    # disconnect and discards the pool's connections, so only that request fails.
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False, pool_recycle=1800,
         hide_parameters=True,
     )
+    event.listen(engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def server_closed(dbapi_connection: Any) -> bool:
+    """Tell, without a round trip, whether the server has ended an idle psycopg connection.
+
+    A server that ends a connection (pg_terminate_backend, a restart, idle timeouts) sends its
+    reason and closes the socket, so an idle connection with something to read is either
+    ended or holds a notification; reading what is there tells which.
+    """
+    pgconn = getattr(dbapi_connection, "pgconn", None)
+    if pgconn is None or getattr(dbapi_connection, "closed", False):
+        return pgconn is None
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    # The server's farewell and the end of the stream may come in two reads; a notification
+    # leaves nothing more to read.
+    for _ in range(3):
+        if not poller.poll(0):
+            return bool(pgconn.status != psycopg.pq.ConnStatus.OK)
+        try:
+            pgconn.consume_input()
+        except psycopg.OperationalError:
+            return True
+    return True
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Make the pool replace a connection the server has ended before handing it out.
+
+    Raising DisconnectionError in a checkout listener is SQLAlchemy's way to have the pool
+    discard the connection and check out another (three tries): safe to retry, because
+    nothing of the transaction has been sent yet.
+    """
+    if server_closed(dbapi_connection):
+        raise DisconnectionError("the server has closed this pooled connection")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, current_app
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 from limits.storage import Storage
@@ -91,3 +92,6 @@ def limiter_config(settings: Settings) -> dict[str, object]:
         "RATELIMIT_STORAGE_URI": ratelimit.storage_uri(settings.ratelimit_storage_url),
         "RATELIMIT_STORAGE_OPTIONS": ratelimit.storage_options(settings.ratelimit_storage_url),
     }
+
+# The pages' words and times (service.web.translation binds it to the page language).
+babel = Babel()

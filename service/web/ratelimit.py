@@ -26,10 +26,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from limits.storage import Storage, storage_from_string
+from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage, Storage, storage_from_string
+from limits.strategies import STRATEGIES, FixedWindowRateLimiter
 
 SCHEME = "consent-memory"
 FALLBACK_SCHEME = "consent-fallback"
@@ -43,6 +46,35 @@ REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
 
 log = logging.getLogger("consent.web.ratelimit")
 T = TypeVar("T")
+
+# The limiter's strategy (Limiter(strategy=STRATEGY)): fixed windows, the per-link ones counted
+# together (CountedTogether).
+STRATEGY = "consent-fixed-window"
+# The windows of a personal link's limit (service/web/unsubscribe.py, ONE_CLICK_LIMIT), keyed
+# per token ("token:..."): counted in one storage round trip instead of one per window.
+PER_LINK_WINDOWS: tuple[RateLimitItem, ...] = tuple(sorted(parse_many("10/minute;100/day")))
+PER_LINK_KEY_PREFIX = "token:"
+# Count several fixed windows of one key at once: each window as `limits` counts one (INCRBY,
+# and EXPIRE when the window begins), shortest first, stopping after the first that is full,
+# as Flask-Limiter stops at the first limit breached. KEYS: the windows' keys; ARGV: the cost,
+# then the expiry and the limit of each window. Returns the counts made.
+COUNT_WINDOWS_LUA = """
+local cost = tonumber(ARGV[1])
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call("incrby", key, cost)
+  if count == cost then
+    redis.call("expire", key, ARGV[2 * i])
+  end
+  counts[i] = count
+  if count > tonumber(ARGV[2 * i + 1]) then
+    break
+  end
+end
+return counts
+"""
+# A window's key, its expiry (seconds) and its limit.
+Window = tuple[str, int, int]
 
 
 class FixedWindowMemoryStorage(Storage):
@@ -210,6 +242,10 @@ class FallbackStorage(Storage):
         """Count amount more hits for key."""
         return self._run(lambda s: s.incr(key, expiry, amount))
 
+    def count_windows(self, windows: list[Window], cost: int = 1) -> list[int]:
+        """Count hits in several windows at once (see count_windows)."""
+        return self._run(lambda s: count_windows(s, windows, cost))
+
     def get(self, key: str) -> int:
         """Return the hits counted for key in its current window."""
         return self._run(lambda s: s.get(key))
@@ -231,6 +267,70 @@ class FallbackStorage(Storage):
         """Forget key's counter, shared and local."""
         self._local.clear(key)
         self._run(lambda s: s.clear(key))
+
+
+# The script registered with each Redis storage's client (EVALSHA, loaded once per server).
+_scripts: weakref.WeakKeyDictionary[Storage, Any] = weakref.WeakKeyDictionary()
+
+
+def count_windows(storage: Storage, windows: list[Window], cost: int = 1) -> list[int]:
+    """Count cost hits in each window, shortest first, until one is full; return the counts.
+
+    On Redis this is one round trip (COUNT_WINDOWS_LUA); elsewhere, one `incr` per window.
+    """
+    if isinstance(storage, FallbackStorage):
+        return storage.count_windows(windows, cost)
+    if isinstance(storage, RedisStorage):
+        script = _scripts.get(storage)
+        if script is None:
+            script = _scripts[storage] = storage.get_connection().register_script(
+                COUNT_WINDOWS_LUA.encode())
+        keys = [storage.prefixed_key(key) for key, _, _ in windows]
+        args = [cost, *(n for _, expiry, limit in windows for n in (expiry, limit))]
+        return [int(count) for count in script(keys, args)]
+    counts = []
+    for key, expiry, limit in windows:
+        counts.append(storage.incr(key, expiry, cost))
+        if counts[-1] > limit:
+            break
+    return counts
+
+
+class CountedTogether(FixedWindowRateLimiter):
+    """Fixed windows, where a personal link's windows are counted in one storage round trip.
+
+    Flask-Limiter hits a limit's windows one after the other, shortest first, in the same
+    thread, and stops at the first one full. So the first window's hit counts the later ones
+    too (stopping where Flask-Limiter would) and keeps their outcome for the hits that follow
+    at once; a kept outcome not asked for by the very next hit is dropped.
+    """
+
+    def __init__(self, storage: Any) -> None:
+        """Count in storage."""
+        super().__init__(storage)
+        self._counted = threading.local()
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        """Count one hit of the window; True while it is not over its limit."""
+        key = item.key_for(*identifiers)
+        kept: list[tuple[str, bool]] = getattr(self._counted, "outcomes", [])
+        self._counted.outcomes = []
+        if kept and kept[0][0] == key:
+            self._counted.outcomes = kept[1:]
+            return kept[0][1]
+        if (item != PER_LINK_WINDOWS[0] or len(identifiers) < 2
+                or not identifiers[-2].startswith(PER_LINK_KEY_PREFIX)):
+            return super().hit(item, *identifiers, cost=cost)
+        windows = [(window.key_for(*identifiers), window.get_expiry(), window.amount)
+                   for window in PER_LINK_WINDOWS]
+        counts = count_windows(self.storage, windows, cost)
+        outcomes = [(w[0], count <= w[2]) for w, count in zip(windows, counts, strict=False)]
+        self._counted.outcomes = outcomes[1:]
+        return outcomes[0][1]
+
+
+# Flask-Limiter names its strategy; `limits` keeps the names in this table.
+STRATEGIES[STRATEGY] = CountedTogether
 
 
 def _is_memory(configured: str) -> bool:
