@@ -28,9 +28,8 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """A fresh headless Chromium per test; never downloads a browser or a driver."""
+def _chromium() -> Iterator[Any]:
+    """Start headless Chromium (or skip, or fail where a browser is required) and quit it."""
     missing = _missing()
     if missing:
         if REQUIRE_BROWSER:
@@ -49,3 +48,15 @@ def browser() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A fresh headless Chromium per test; never downloads a browser or a driver."""
+    yield from _chromium()
+
+
+@pytest.fixture(scope="module")
+def module_browser() -> Iterator[Any]:
+    """One headless Chromium for a whole module, for checks that only read pages."""
+    yield from _chromium()
