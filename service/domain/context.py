@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from argon2 import Parameters, profiles
+
 from service.domain.ports import Clock
-from service.domain.tokens import Purpose, TokenService
+from service.domain.tokens import TokenService
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ class ErasureJournal(Protocol):
         ...
 
 
+# What hashing one staff password costs: RFC 9106's second recommended (low-memory) argon2id
+# profile, 64 MiB and three passes, argon2-cffi's default.
+STAFF_PASSWORD_COST = profiles.RFC_9106_LOW_MEMORY
+
+
 @dataclass(frozen=True)
 class Deps:
     """The collaborators a use case is handed by the composition root."""
@@ -61,7 +68,5 @@ class Deps:
     tokens: TokenService
     practice: Practice
     erasure_journal: ErasureJournal | None = None
-
-    def link(self, purpose: Purpose, token: str) -> str:
-        """Return the public URL for a token of this purpose."""
-        return f"{self.practice.public_url}/{purpose.value}/{token}"
+    # Only tests pass a cheaper cost, in-process: no setting or variable can lower it.
+    password_cost: Parameters = field(default_factory=lambda: STAFF_PASSWORD_COST)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import hashlib
 import hmac
@@ -12,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.domain import audit
-from service.domain.context import Deps
+from service.domain.context import STAFF_PASSWORD_COST, Deps
 from service.domain.ledger import Actor
 from service.domain.models import ActorType, StaffAccount
 from service.domain.normalize import FieldProblem, InvalidInput, too_long
@@ -34,9 +35,25 @@ MAX_NAME = 100
 RECOVERY_CODES = 10
 TOTP_ISSUER = "consent-register"
 
-_hasher = PasswordHasher()
-# Checked when the name is unknown, so a wrong name costs as much time as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+_hashes_of_no_one: dict[tuple[object, ...], str] = {}
+
+
+def _hasher(cost: Parameters) -> PasswordHasher:
+    """Return the argon2 hasher of one cost (Deps.password_cost)."""
+    return PasswordHasher.from_parameters(cost)
+
+
+def _hash_of_no_one(cost: Parameters) -> str:
+    """Return the hash checked when the name is unknown, so a wrong name costs a wrong password."""
+    key = dataclasses.astuple(cost)
+    if key not in _hashes_of_no_one:
+        _hashes_of_no_one[key] = _hasher(cost).hash("not a password of anyone")
+    return _hashes_of_no_one[key]
+
+
+# Made now, so that even the first unknown name after a start costs no more than a wrong password.
+_hash_of_no_one(STAFF_PASSWORD_COST)
 
 
 class TotpPolicy(enum.StrEnum):
@@ -121,7 +138,8 @@ def check_password_rules(password: str) -> None:
     """Refuse a password too short or too long to be sensible."""
     if len(password) < MIN_PASSWORD:
         raise InvalidInput([FieldProblem("password", f"must be at least {MIN_PASSWORD} "
-                                                     "characters long")])
+                                                     "characters long", "password_short",
+                                         MIN_PASSWORD)])
     if len(password) > MAX_PASSWORD:
         raise InvalidInput([too_long("password", MAX_PASSWORD)])
 
@@ -129,10 +147,12 @@ def check_password_rules(password: str) -> None:
 def _clean_name(name: str) -> str:
     clean = " ".join(name.split())
     if not clean or len(clean) > MAX_NAME:
-        raise InvalidInput([FieldProblem("name", f"must be 1 to {MAX_NAME} characters")])
+        raise InvalidInput([FieldProblem("name", f"must be 1 to {MAX_NAME} characters",
+                                         "name_length", MAX_NAME)])
     if "@" in clean:
         # Names appear in the audit log, which never holds an address.
-        raise InvalidInput([FieldProblem("name", "must not be an email address")])
+        raise InvalidInput([FieldProblem("name", "must not be an email address",
+                                         "name_is_email")])
     return clean
 
 
@@ -142,15 +162,16 @@ def create_account(uow: UnitOfWork, deps: Deps, name: str, password: str, *, adm
     clean = _clean_name(name)
     check_password_rules(password)
     now = deps.clock.now()
+    password_hash = _hasher(deps.password_cost).hash(password)
     with uow:
-        row = StaffAccount(name=clean, password_hash=_hasher.hash(password), is_admin=admin,
+        row = StaffAccount(name=clean, password_hash=password_hash, is_admin=admin,
                            failed_logins=0, created_at=now, session_epoch=0)
         uow.session.add(row)
         try:
             uow.session.flush()
         except IntegrityError:
-            raise InvalidInput([FieldProblem("name", f"an account named {clean!r} exists already")]
-                               ) from None
+            raise InvalidInput([FieldProblem("name", f"an account named {clean!r} exists already",
+                                             "name_taken")]) from None
         audit.append(uow.session, actor, "staff.create", ip=ip,
                      detail={"account": row.id, "admin": admin}, now=now)
         info = _info(row)
@@ -196,6 +217,7 @@ def check_password(uow: UnitOfWork, deps: Deps, name: str, password: str, *, pol
                    ip: str | None) -> LoginOutcome:
     """Check a name and password; count and audit failures; lock after ten in a row."""
     now = deps.clock.now()
+    hasher = _hasher(deps.password_cost)
     clean = " ".join(name.split())[:MAX_NAME]
     with uow:
         session = uow.session
@@ -203,7 +225,7 @@ def check_password(uow: UnitOfWork, deps: Deps, name: str, password: str, *, pol
                               .with_for_update()).first()
         if row is None or row.disabled_at is not None:
             with contextlib.suppress(VerificationError):
-                _hasher.verify(_DUMMY_HASH, password[:MAX_PASSWORD])
+                hasher.verify(_hash_of_no_one(deps.password_cost), password[:MAX_PASSWORD])
             _failed(session, None, now, ip, "unknown name" if row is None else "disabled")
             uow.commit()
             raise LoginFailed()
@@ -213,13 +235,13 @@ def check_password(uow: UnitOfWork, deps: Deps, name: str, password: str, *, pol
             uow.commit()
             raise LoginFailed()
         try:
-            _hasher.verify(row.password_hash, password[:MAX_PASSWORD])
+            hasher.verify(row.password_hash, password[:MAX_PASSWORD])
         except (VerificationError, InvalidHashError):
             _failed(session, row, now, ip, "password")
             uow.commit()
             raise LoginFailed() from None
-        if _hasher.check_needs_rehash(row.password_hash):
-            row.password_hash = _hasher.hash(password)
+        if hasher.check_needs_rehash(row.password_hash):
+            row.password_hash = hasher.hash(password)
         if row.totp_enabled_at is not None:
             step = LoginStep.TOTP
         elif totp_required(row, policy):
@@ -309,7 +331,8 @@ def confirm_enrolment(uow: UnitOfWork, deps: Deps, account_id: int, secret: str,
     step = _totp_step(secret, code, now)
     if step is None:
         raise InvalidInput([FieldProblem("code", "does not match; check the phone's clock and "
-                                                 "type the six digits shown now")])
+                                                 "type the six digits shown now",
+                                         "code_mismatch")])
     codes = [f"{secrets.token_hex(4)}-{secrets.token_hex(4)}" for _ in range(RECOVERY_CODES)]
     with uow:
         row = uow.session.get(StaffAccount, account_id, with_for_update=True)
@@ -381,18 +404,19 @@ def change_password(uow: UnitOfWork, deps: Deps, account_id: int, current: str, 
     """
     check_password_rules(new)
     now = deps.clock.now()
+    hasher = _hasher(deps.password_cost)
     with uow:
         session = uow.session
         row = session.get(StaffAccount, account_id, with_for_update=True)
         if row is None or row.disabled_at is not None or _locked(row, now):
             raise LoginFailed()
         try:
-            _hasher.verify(row.password_hash, current[:MAX_PASSWORD])
+            hasher.verify(row.password_hash, current[:MAX_PASSWORD])
         except (VerificationError, InvalidHashError):
             _failed(session, row, now, ip, "password change")
             uow.commit()
             raise LoginFailed() from None
-        row.password_hash = _hasher.hash(new)
+        row.password_hash = hasher.hash(new)
         _end_sessions(row)
         audit.append(session, _info(row).actor, "staff.password", ip=ip,
                      detail={"account": row.id}, now=now)

@@ -8,12 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.domain import audit, ledger, letters, links
+from service.domain import audit, i18n, ledger, letters, links
 from service.domain.channels import (
     Channel,
     ChannelsProblem,
@@ -91,9 +90,11 @@ def _channels(raw: Any, problems: list[FieldProblem]) -> tuple[str, ...]:
     """Return the channels consented to, in CHANNELS order; staff must choose at least one."""
     read = read_channels(raw)
     if read.problem is ChannelsProblem.NONE_CHOSEN:
-        problems.append(FieldProblem("channels", "choose at least one: email, sms"))
+        problems.append(FieldProblem("channels", "choose at least one: email, sms",
+                                     "channels_none"))
     elif read.problem is not None:
-        problems.append(FieldProblem("channels", "may contain only email and sms"))
+        problems.append(FieldProblem("channels", "may contain only email and sms",
+                                     "channels_unknown"))
     return in_channel_order(read.channels)
 
 
@@ -105,7 +106,8 @@ def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> Ve
     phone_text = text_trimmed(raw, "phone", problems)
     phone = parse_noting(parse_phone, phone_text, problems)
     if not email and not phone_text:
-        problems.append(FieldProblem("email", "give an email address and/or a phone number"))
+        problems.append(FieldProblem("email", "give an email address and/or a phone number",
+                                     "email_or_phone"))
     name = parse_noting(parse_name, text_trimmed(raw, "name", problems), problems)
     language = default_language
     try:
@@ -126,7 +128,7 @@ def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> Ve
     try:
         method = VerbalMethod(str(method_raw))
     except ValueError:
-        problems.append(FieldProblem("method", "must be in_person or phone"))
+        problems.append(FieldProblem("method", "must be in_person or phone", "verbal_method"))
 
     notice: int | None = None
     try:
@@ -167,12 +169,6 @@ def _new_phone_contact(session: Session, form: VerbalConsent, now: datetime) -> 
     session.add(contact)
     session.flush()
     return contact
-
-
-def local_date(deps: Deps, when: datetime) -> str:
-    """Return a date as people read it in the practice's time zone (d.m.yyyy)."""
-    local = when.astimezone(ZoneInfo(deps.practice.timezone))
-    return f"{local.day}.{local.month}.{local.year}"
 
 
 def record_verbal_consent(
@@ -219,8 +215,8 @@ def _queue_receipt(session: Session, deps: Deps, contact: Contact,
     link = links.url(deps, DisputeLink(contact.public_id, tuple(e.id for e in events)))
     channels = ", ".join(t(lang, f"channel.{e.channel}").lower() for e in events)
     body = t(lang, "mail.receipt.body", name=f" {contact.name}" if contact.name else "",
-             date=local_date(deps, now), org=org, channels=channels, address=contact.email,
-             link=link)
+             date=i18n.local_date(now, lang, deps.practice.timezone), org=org,
+             channels=channels, address=contact.email, link=link)
     letters.queue_to_contact(
         session, deps, contact, key=f"receipt:{contact.public_id}:{events[0].id}",
         subject=t(lang, "mail.receipt.subject", org=org), paragraphs=body.split("\n\n"),

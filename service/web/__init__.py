@@ -16,7 +16,7 @@ from service.bootstrap import Container, build
 from service.domain.links import LinkNotUsable
 from service.domain.normalize import InvalidInput
 from service.settings import Settings, load_settings
-from service.web import access_log, answers, current, inputs, links, metrics
+from service.web import access_log, answers, current, inputs, links, metrics, translation
 from service.web.extensions import csrf, limiter, limiter_config
 from service.web.staff.pages import ABSOLUTE_TIMEOUT
 
@@ -74,6 +74,7 @@ def create_app(
     app.before_request(inputs.refuse_control_characters)
     limiter.init_app(app)
     csrf.init_app(app)
+    translation.init_app(app)
     _install_hooks(app)
     _register_error_handlers(app)
     _register_blueprints(app)

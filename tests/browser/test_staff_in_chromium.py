@@ -119,7 +119,9 @@ def test_staff_records_finds_exports_and_erases_in_the_browser(
     submit(browser, "/staff/contacts")
     follow(browser, "Maija Meikäläinen")
     history = browser.find_element(By.ID, "history").text
-    assert "granted" in history and "verbal_phone" in history
+    # What happened and how, in the receptionist's words (kind granted, method verbal_phone).
+    assert "antoi suostumuksen" in history and "suullisesti puhelimessa" in history
+    assert "(UTC+" in history, "times carry their zone"
     assert browser.find_element(By.ID, "contact-email").text == "maija@example.fi"
 
     # The export link downloads; fetch it with the browser's session cookie to read it.
@@ -162,7 +164,9 @@ def test_admin_enrols_totp_then_logs_in_with_a_code(browser: Any, live_server: A
     fill(browser, "code", pyotp.TOTP(secret).at(clock.now()))
     submit(browser, "/staff/login/code")
     follow(browser, "Lokitiedot")
-    assert "login" in browser.find_element(By.ID, "audit").text
+    # The action "login" in words, at the practice's wall time with its zone.
+    audit = browser.find_element(By.ID, "audit").text
+    assert "kirjautui sisään" in audit and "(UTC+2)" in audit
 
 
 def test_pages_fit_a_phone_screen(browser: Any, live_server: Any, container: Any) -> None:

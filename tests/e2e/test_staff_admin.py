@@ -33,7 +33,7 @@ def test_admin_creates_a_staff_account_that_can_log_in(app: Any, container: Any,
 def test_admin_refuses_a_short_password(app: Any, container: Any, clock: Any) -> None:
     client = admin_client(app, container, clock)
     response = post_form(client, "/staff/admin/accounts", {"name": "x", "password": "short"})
-    assert response.status_code == 422 and "at least 12" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "vähintään 12 merkkiä" in response.get_data(as_text=True)
 
 
 def test_disabled_account_cannot_log_in_and_loses_its_session(app: Any, container: Any,
@@ -78,9 +78,11 @@ def test_audit_log_lists_logins_and_filters_by_action(app: Any, container: Any,
     client = admin_client(app, container, clock)
     login(app.test_client(), "omistaja", "wrong password!!")
     page = client.get("/staff/admin/audit").get_data(as_text=True)
-    assert "login.failed" in page and "staff.totp_enrol" in page
+    # Actions in words: "login.failed" and "staff.totp_enrol" as a receptionist reads them.
+    failed, enrolled = "epäonnistunut kirjautuminen", "kaksivaiheinen tunnistus otettu käyttöön"
+    assert failed in page and enrolled in page
     filtered = client.get("/staff/admin/audit?action=login").get_data(as_text=True)
-    assert "login.failed" in filtered and "staff.totp_enrol" not in filtered
+    assert failed in filtered and enrolled not in filtered
 
 
 def test_admin_resets_a_lost_totp_and_the_account_enrols_again(app: Any, container: Any,

@@ -61,7 +61,9 @@ def test_receipt_over_smtp_leads_to_i_never_agreed_which_staff_see_and_clear(
 
         contact_page = desk.get(f"/staff/contacts/{public_id}").get_data(as_text=True)
         assert "ei ole antanut lupaa" in contact_page
-        assert "receipt_dispute" in contact_page
+        # The dispute in words, and as the person's own act: not the witness's (liisa).
+        assert "&#34;en antanut lupaa&#34; -linkki" in contact_page
+        assert "-linkki (liisa)" not in contact_page
         before = audit_actions(container)
         cleared = post_form(desk, f"/staff/contacts/{public_id}/unflag", {},
                             page=f"/staff/contacts/{public_id}")

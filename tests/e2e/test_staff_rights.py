@@ -108,7 +108,7 @@ def test_receipt_tells_the_date_and_practice_and_offers_i_never_agreed(
     (receipt,) = delivered(container)
     body = text_of(receipt)
     assert receipt["To"].endswith("<Maija@Example.fi>")
-    assert "20.11.2026" in body and "Kiropraktikko Testi" in body
+    assert "20. marraskuuta 2026" in body and "Kiropraktikko Testi" in body
     assert receipt["List-Unsubscribe"].startswith("<https://consent.example.fi/unsubscribe/")
     assert "/dispute/" in body
 

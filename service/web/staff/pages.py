@@ -15,7 +15,7 @@ from service.domain.normalize import InvalidInput
 from service.domain.staff import StaffInfo
 from service.web import answers
 from service.web.current import container
-from service.web.staff.words import field_label, words
+from service.web.staff.words import field_label, page_words
 
 # A signed-in session ends after this long without a request, and in any case after the second.
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -57,7 +57,7 @@ def lang() -> str:
 
 def w(key: str, **values: Any) -> str:
     """Return a staff page text in this page's language."""
-    return words(lang(), key, **values)
+    return page_words(key, **values)
 
 
 def page(template: str, status: int = 200, **context: Any) -> Any:

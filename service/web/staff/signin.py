@@ -103,7 +103,9 @@ def login_post() -> Any:
             ip=client_ip(),
         )
     except LoginFailed:
-        return page("login.html", 401, error=w("login.failed"))
+        # The name stays typed: only the password was wrong, or one of the two.
+        return page("login.html", 401, error=w("login.failed"),
+                    name=request.form.get("name", ""))
     if outcome.step == LoginStep.DONE:
         return start_session(outcome.account)
     nxt = session.get("next")
