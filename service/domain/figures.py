@@ -1,4 +1,5 @@
-"""The service's figures for monitoring, read from the database at the moment they are asked.
+"""The service's figures for monitoring and the staff overview, read from the database at the
+moment they are asked.
 
 Read from the database, not counted in memory: every web process and worker writes there, so
 the figures are exact across any number of processes and survive restarts. Totals come from
@@ -15,14 +16,19 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from service.domain import health
+from service.domain.mail import MAIL_KIND
+from service.domain.mirror.status import mirror_health
 from service.domain.models import (
     ConsentEvent,
+    Contact,
     OutboxItem,
     OutboxStatus,
     Subscription,
+    SubscriptionState,
     WebhookAttempt,
     WebhookDelivery,
 )
+from service.domain.uow import UnitOfWork
 
 
 @dataclass
@@ -90,6 +96,48 @@ def read(session: Session, *, now: datetime) -> Figures:
     ) or 0)
     figures.mirror = dict(health.readiness(session, now=now).get("mirror", {}))
     return figures
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the staff home page shows at a glance."""
+
+    # channel -> people on the register (subscribed) and waiting for their confirmation
+    on_register: dict[str, int]
+    awaiting_confirmation: dict[str, int]
+    flagged: int
+    # the mirror's status row (last_success, last_error, needs_attention...) and lag_seconds
+    mirror: dict[str, Any]
+    mail_waiting: int
+    mail_parked: int
+
+
+def read_overview(uow: UnitOfWork, *, now: datetime) -> Overview:
+    """Read the staff overview in one short transaction: four grouped counts and a status row."""
+    with uow:
+        session = uow.session
+        on_register: dict[str, int] = {}
+        awaiting: dict[str, int] = {}
+        for channel, state, count in session.execute(
+            select(Subscription.channel, Subscription.state, func.count())
+            .join(Contact, Contact.id == Subscription.contact_id)
+            .where(Contact.erased_at.is_(None), Subscription.state.in_(
+                [SubscriptionState.SUBSCRIBED.value, SubscriptionState.PENDING.value]))
+            .group_by(Subscription.channel, Subscription.state)
+        ):
+            counted = on_register if state == SubscriptionState.SUBSCRIBED.value else awaiting
+            counted[channel] = int(count)
+        flagged = int(session.scalar(
+            select(func.count()).select_from(Contact)
+            .where(Contact.erased_at.is_(None), Contact.flagged_reason.is_not(None))) or 0)
+        mail = {status: int(count) for status, count in session.execute(
+            select(OutboxItem.status, func.count())
+            .where(OutboxItem.kind == MAIL_KIND, OutboxItem.status != OutboxStatus.DONE.value)
+            .group_by(OutboxItem.status))}
+        mirror = mirror_health(session, now=now)
+    waiting = mail.get(OutboxStatus.PENDING.value, 0) + mail.get(OutboxStatus.RUNNING.value, 0)
+    return Overview(on_register, awaiting, flagged, mirror, waiting,
+                    mail.get(OutboxStatus.DEAD.value, 0))
 
 
 def _aware(moment: datetime, now: datetime) -> datetime:

@@ -6,10 +6,8 @@ Every use case here that shows or changes a person's data appends exactly one au
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import hmac
-import io
 import json
 import secrets
 from collections.abc import Callable, Sequence
@@ -24,7 +22,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.domain import audit, domain_events, ledger, receipts
 from service.domain.channels import CHANNELS
 from service.domain.context import Deps, ErasureRecord
-from service.domain.languages import parse_language
+from service.domain.exporting import record_as_csv, worded_record
+from service.domain.languages import LANGUAGES, parse_language
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.models import (
     AuditEntry,
@@ -254,8 +253,16 @@ EXPORT_MEDIA_TYPES = {"json": "application/json", "csv": "text/csv",
 
 
 def export_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
-                   ip: str | None, fmt: str) -> str:
-    """Return everything held on a contact as JSON, CSV or JSON-LD; the export is logged."""
+                   ip: str | None, fmt: str, language: str | None = None) -> str:
+    """Return everything held on a contact as JSON, CSV or JSON-LD; the export is logged.
+
+    With a language (fi, sv, en) the export is for a person: the JSON's keys and the CSV's
+    header, sections and fields are words in it, and the CSV starts with a byte order mark so
+    that Excel reads ä and ö. Without, it holds the stable codes programs read. JSON-LD keeps
+    the standard's terms either way.
+    """
+    if language is not None and language not in LANGUAGES:
+        raise InvalidInput([FieldProblem("language", "must be fi, sv or en")])
     if fmt not in EXPORT_FORMATS:
         raise InvalidInput([FieldProblem("format", "must be json, csv or jsonld")])
     now = deps.clock.now()
@@ -272,36 +279,9 @@ def export_contact(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
         return receipts.as_bytes(document).decode("utf-8")
     record["exported_at"] = now.isoformat()
     if fmt == "json":
-        return json.dumps(record, ensure_ascii=False, indent=2)
-    return record_as_csv(record)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True) \
-        if isinstance(value, dict | list) else str(value)
-    # A spreadsheet must show a cell starting like a formula as text, never run it.
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
-
-
-def record_as_csv(record: dict[str, Any]) -> str:
-    """Flatten an export to rows of section, item, field, value (nothing is left out)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["section", "item", "field", "value"])
-    for name, value in record["contact"].items():
-        writer.writerow(["contact", "", name, _cell(value)])
-    for section in ("subscriptions", "consent_events", "corrections", "audit_entries"):
-        for number, item in enumerate(record[section], start=1):
-            for name, value in item.items():
-                if name == "evidence" and isinstance(value, dict):
-                    for key, inner in value.items():
-                        writer.writerow([section, number, f"evidence.{key}", _cell(inner)])
-                else:
-                    writer.writerow([section, number, name, _cell(value)])
-    writer.writerow(["export", "", "exported_at", record.get("exported_at", "")])
-    return out.getvalue()
+        shown = record if language is None else worded_record(record, language)
+        return json.dumps(shown, ensure_ascii=False, indent=2)
+    return record_as_csv(record, language)
 
 
 @dataclass(frozen=True)
@@ -397,12 +377,28 @@ def clear_flag(uow: UnitOfWork, deps: Deps, public_id: str, actor: Actor, *,
         uow.commit()
 
 
+# A consent given (subscribed) or asked for and not yet confirmed (pending) can be withdrawn;
+# an unsubscribed channel has nothing left to withdraw.
+WITHDRAWABLE_STATES = (SubscriptionState.SUBSCRIBED.value, SubscriptionState.PENDING.value)
+
+
+def withdrawable_channels(subscriptions: Sequence[dict[str, Any]]) -> list[str]:
+    """Return the channels of a held record that staff can withdraw, in channel order."""
+    live = {s["channel"] for s in subscriptions if s["state"] in WITHDRAWABLE_STATES}
+    return [c for c in CHANNELS if c in live]
+
+
 def withdraw(uow: UnitOfWork, deps: Deps, public_id: str, channels: Sequence[str], actor: Actor,
              *, ip: str | None, note: str | None = None) -> list[str]:
-    """Withdraw consent on the person's request, as staff; return the channels changed."""
+    """Withdraw consent on the person's request, as staff; return the channels changed.
+
+    A request that changes nothing (every chosen channel already withdrawn) records nothing:
+    no ledger event and no audit entry, since no data was shown or changed.
+    """
     chosen = [c for c in CHANNELS if c in channels]
     if not chosen:
-        raise InvalidInput([FieldProblem("channels", "choose email and/or sms")])
+        raise InvalidInput([FieldProblem("channels", "choose email and/or sms",
+                                         "channels_none")])
     now = deps.clock.now()
     with uow:
         session = uow.session
@@ -410,12 +406,14 @@ def withdraw(uow: UnitOfWork, deps: Deps, public_id: str, channels: Sequence[str
         changed = []
         for channel in chosen:
             sub = ledger.subscription(session, contact, channel, lock=True)
-            if sub is None or sub.state == SubscriptionState.UNSUBSCRIBED.value:
+            if sub is None or sub.state not in WITHDRAWABLE_STATES:
                 continue
             ledger.record(session, contact, channel, EventKind.WITHDRAWN,
                           Method.STAFF_ON_REQUEST, actor, now=now, source="staff",
                           evidence=EvidenceData(source_ip=ip, note=note or None))
             changed.append(channel)
+        if not changed:
+            return changed
         audit.append(session, actor, "contact.withdraw", contact.public_id, ip,
                      {"channels": chosen, "changed": changed}, now=now)
         uow.commit()

@@ -144,6 +144,37 @@ def parse_verbal_consent(raw: Mapping[str, Any], *, default_language: str) -> Ve
     return VerbalConsent(address, phone, name, language, channels, method, notice, note)
 
 
+def form_language(raw: Mapping[str, Any], *, default_language: str) -> str:
+    """Return the person's language as the form chose it, the default until one is chosen."""
+    try:
+        return parse_language(raw.get("language"), default_language)
+    except InvalidInput:
+        return default_language
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The consent wording a receptionist reads out: its version, language and words."""
+
+    version: int
+    language: str
+    text: str
+    # False when the version has no text in the person's language and another is shown.
+    in_persons_language: bool
+
+
+def wording_to_read(texts: Mapping[str, str], version: int, language: str) -> Wording:
+    """Return the version's wording in the person's language, else the one the ledger records.
+
+    The fallback is ledger.resolve_notice's (Finnish, else the first there is), so what is
+    read out is what the consent event will hold.
+    """
+    if language in texts:
+        return Wording(version, language, texts[language], True)
+    shown = "fi" if "fi" in texts else sorted(texts)[0]
+    return Wording(version, shown, texts[shown], False)
+
+
 def _contact_for(session: Session, form: VerbalConsent, now: datetime) -> Contact:
     """Return the contact the consent is about: by address, else by phone, else a new one."""
     # What the person says now fills gaps; staff correct existing details on the contact page.

@@ -25,7 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
 
-from service.domain import apikeys, links, mail, optin, sources, verbal, webhooks_out
+from service.domain import apikeys, links, mail, optin, sources, staff, verbal, webhooks_out
 from service.domain.models import ConsentEvent, Contact, EventKind
 from service.settings import load_settings
 from tests.conftest import FakeClock, LiveServer, make_container
@@ -296,6 +296,8 @@ def test_public_pages_have_no_serious_accessibility_violations(
     axe.visit("unsubscribe", f"/unsubscribe/{unsubscribe}")
     axe.post("unsubscribe: done", f"/unsubscribe/{unsubscribe}")
     undo = axe.attribute("form[action*='/resubscribe/']", "action")
+    axe.post("unsubscribe: text messages stopped too", f"/unsubscribe/{unsubscribe}",
+             [("channel", "sms")])
     axe.post("unsubscribe: reason given", f"/unsubscribe/{unsubscribe}/reason",
              [("reason", "too_many")])
     axe.visit("undo", undo.removeprefix(site.base))
@@ -345,15 +347,23 @@ def person_pages(axe: Axe, site: Site, lang: str) -> None:
     axe.visit("search", "/staff/contacts")
     axe.visit("search: results", f"/staff/contacts?q=testinen+{lang}")
     axe.visit("search: nothing found", "/staff/contacts?q=nobody-at-all")
+    axe.visit("search: a person without a name", f"/staff/contacts?q=poistettava-{lang}")
     axe.visit("contact", f"/staff/contacts/{person}")
     axe.post("contact: correction refused", f"/staff/contacts/{person}/correct",
              [("email", "ei osoite"), ("name", "Henkilö"), ("phone", ""), ("language", lang)],
              status=422)
     axe.post("contact: withdrawn", f"/staff/contacts/{person}/withdraw", [("channels", "sms")])
+    axe.post("contact: nothing changed", f"/staff/contacts/{person}/withdraw",
+             [("channels", "sms")])
+    axe.post("contact: nothing left to withdraw", f"/staff/contacts/{person}/withdraw",
+             [("channels", "email")])
     axe.visit("proof pack", f"/staff/contacts/{person}/proof.html")
     axe.visit("verbal consent", "/staff/consents/new")
     axe.post("verbal consent: refused", "/staff/consents/new", [("email", "ei osoite")],
              status=422)
+    axe.post("verbal consent: wording in another language", "/staff/consents/new",
+             [("language", "sv" if lang == "fi" else "fi"), ("name", "Henkilö"),
+              ("show_wording", "1")])
     axe.visit("erase", f"/staff/contacts/{leaving}/erase")
     axe.post("erase: not confirmed", f"/staff/contacts/{leaving}/erase", status=422)
     axe.post("erase: done", f"/staff/contacts/{leaving}/erase", [("confirm", "yes")])
@@ -379,7 +389,28 @@ def admin_pages(axe: Axe, site: Site, lang: str) -> None:
     axe.visit("deliveries", f"/staff/admin/webhooks/{site.endpoint_id}/deliveries")
     axe.visit("parked mail", "/staff/admin/mail")
     axe.visit("audit log", "/staff/admin/audit")
+    axe.visit("audit log: filtered", "/staff/admin/audit?action=login&who=staff&from=2026-01-01")
+    axe.visit("audit log: nothing found", "/staff/admin/audit?from=2099-01-01")
     axe.visit("settings", "/staff/admin/settings")
+    confirmation_pages(axe, site, lang)
+
+
+def confirmation_pages(axe: Axe, site: Site, lang: str) -> None:
+    """Check the questions a destructive action asks first, and one asked again unconfirmed."""
+    other = add_account(site.container, f"vastaanotto-{lang}")
+    own = next(a.id for a in staff.list_accounts(site.container.uow())
+               if a.name == f"omistaja-{lang}")
+    key = next(k.id for k in apikeys.list_keys(site.container.uow())
+               if k.name == f"raportit-{lang}")
+    axe.visit("ask: disable an account", f"/staff/admin/accounts/{other.id}/disable")
+    axe.visit("ask: reset one's own two-step login", f"/staff/admin/accounts/{own}/reset-totp")
+    axe.visit("ask: revoke a key", f"/staff/admin/apikeys/{key}/revoke")
+    axe.visit("ask: rotate a source's secret", f"/staff/admin/sources/lomake-{lang}/rotate")
+    axe.visit("ask: remove a source", f"/staff/admin/sources/lomake-{lang}/remove")
+    axe.post("ask: not confirmed", f"/staff/admin/sources/lomake-{lang}/remove", status=422)
+    for action in ("rotate", "disable", "delete"):
+        axe.visit(f"ask: {action} an endpoint",
+                  f"/staff/admin/webhooks/{site.endpoint_id}/{action}")
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -65,6 +65,11 @@ def shows(driver: Any, text: str) -> bool:
     return True
 
 
+def record_consent(driver: Any) -> None:
+    """Press "record the consent" on the verbal consent form and wait for the next page."""
+    _navigates(driver, lambda: driver.find_element(By.ID, "record-consent").click())
+
+
 def log_in(driver: Any, base: str, name: str) -> None:
     driver.get(f"{base}/staff/login")
     fill(driver, "name", name)
@@ -110,7 +115,7 @@ def test_staff_records_finds_exports_and_erases_in_the_browser(
     browser.find_element(By.CSS_SELECTOR, "input[name=channels][value=sms]").click()
     browser.find_element(By.CSS_SELECTOR, "input[name=method][value=phone]").click()
     fill(browser, "note", "soitti vastaanottoon")
-    submit(browser, "/staff/consents/new")
+    record_consent(browser)
     assert shows(browser, "Lupa kirjattu.")
     public_id = browser.current_url.rsplit("/", 1)[-1]
 
@@ -181,7 +186,7 @@ def test_pages_fit_a_phone_screen(browser: Any, live_server: Any, container: Any
         assert no_sideways_scrolling(browser), path
     browser.get(f"{base}/staff/consents/new")
     fill(browser, "email", "maija.meikalainen.with.a.long.address@example.fi")
-    submit(browser, "/staff/consents/new")
+    record_consent(browser)
     assert shows(browser, "Lupa kirjattu.")
     assert no_sideways_scrolling(browser)
 
@@ -200,3 +205,51 @@ def test_login_and_consent_work_with_the_keyboard_alone(browser: Any, live_serve
     browser.get(f"{base}/staff/consents/new")
     browser.find_element(By.ID, "email").send_keys("pekka@example.fi", Keys.ENTER)
     assert shows(browser, "Lupa kirjattu.")
+
+
+def test_a_receptionist_reads_swedish_wording_withdraws_once_and_sees_the_overview(
+    browser: Any, live_server: Any, container: Any
+) -> None:
+    base = live_server.url
+    add_account(container, "liisa")
+    log_in(browser, base, "liisa")
+    # The overview beside the search: nobody on the register yet, what the practice must set.
+    overview = browser.find_element(By.ID, "overview").text
+    assert "Tilanne nyt" in overview and "Sähköposti: 0" in overview
+    assert "CONSENT_MAIL_FROM" in browser.find_element(By.ID, "setup-notice").text
+
+    browser.get(f"{base}/staff/consents/new")
+    fill(browser, "email", "anna@example.fi")
+    fill(browser, "phone", "040 765 4321")
+    browser.find_element(By.CSS_SELECTOR, "#language option[value=sv]").click()
+    _navigates(browser, lambda: browser.find_element(By.ID, "show-wording").click())
+    wording = browser.find_element(By.CSS_SELECTOR, "#wording .notice-text")
+    assert wording.get_attribute("lang") == "sv"
+    assert "ruotsi" in browser.find_element(By.ID, "wording-which").text
+    # Without JavaScript the form came back as it was typed.
+    assert browser.find_element(By.ID, "email").get_attribute("value") == "anna@example.fi"
+    browser.find_element(By.CSS_SELECTOR, "input[name=channels][value=sms]").click()
+    record_consent(browser)
+    assert shows(browser, "Lupa kirjattu.")
+    contact_url = browser.current_url
+
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#withdraw + form input[name=channels]")
+    assert [b.get_attribute("value") for b in boxes] == ["email", "sms"]
+    assert not any(b.is_selected() for b in boxes), "nothing is withdrawn by default"
+    boxes[1].click()
+    submit(browser, "/withdraw")
+    assert shows(browser, "Lupa peruttu.")
+    assert [b.get_attribute("value") for b in browser.find_elements(
+        By.CSS_SELECTOR, "#withdraw + form input[name=channels]")] == ["email"]
+
+    # A person without a name opens by a link as large as a finger needs.
+    browser.get(f"{base}/staff/contacts?q=anna@")
+    link = browser.find_element(By.CSS_SELECTOR, "a.person")
+    assert link.text == "anna@example.fi (ei nimeä)"
+    assert link.size["height"] >= 24 and link.size["width"] >= 24
+    _navigates(browser, link.click)
+    assert browser.current_url == contact_url
+
+    browser.get(f"{base}/staff/contacts")
+    assert "Sähköposti: 1" in browser.find_element(By.ID, "on-register").text
+    assert "Tekstiviesti: 0" in browser.find_element(By.ID, "on-register").text

@@ -24,7 +24,7 @@ from service.domain.models import (
     OutboxItem,
     Subscription,
 )
-from tests.staff_support import add_account, audit_actions, login, post_form
+from tests.staff_support import add_account, audit_actions, csrf_from, login, post_form
 
 VERBAL = {"name": "Maija Meikäläinen", "email": "Maija@Example.fi", "phone": "040 123 4567",
           "language": "fi", "channels": ["email", "sms"], "method": "in_person", "notice": "1",
@@ -68,6 +68,43 @@ def test_verbal_consent_page_shows_the_wording_to_read_aloud(client: Any, contai
         wording = notice_text(session, NoticeRef(1, "fi"))
     assert "Lue tämä teksti ääneen" in page
     assert wording.split("\n")[0][:40] in page
+
+
+def wording(container: Any, language: str) -> str:
+    with container.session_factory() as session:
+        from service.domain.ledger import NoticeRef, notice_text
+
+        return notice_text(session, NoticeRef(1, language))
+
+
+def test_verbal_consent_form_asks_the_language_first_and_shows_only_that_wording(
+    client: Any, container: Any
+) -> None:
+    signed_in(client, container)
+    page = client.get("/staff/consents/new").get_data(as_text=True)
+    # The practice's default language until the person's is chosen; nothing folded away.
+    assert page.index('id="language"') < page.index('id="wording"') < page.index('id="name"')
+    assert f'<p class="notice-text" lang="fi">{wording(container, "fi")}' in page
+    assert wording(container, "sv") not in page and "<details" not in page
+
+
+def test_show_wording_redraws_the_form_in_swedish_keeping_what_was_typed_recording_nothing(
+    client: Any, container: Any
+) -> None:
+    signed_in(client, container)
+    response = post_form(client, "/staff/consents/new",
+                         {**VERBAL, "language": "sv", "channels": ["sms"],
+                          "show_wording": "1"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f'<p class="notice-text" lang="sv">{wording(container, "sv")}' in page
+    assert wording(container, "fi") not in page
+    assert "Versio 1 · ruotsi" in page
+    assert '<option value="sv" selected>' in page
+    assert 'value="Maija Meikäläinen"' in page and 'value="040 123 4567"' in page
+    assert 'value="sms" checked' in page and 'value="email" checked' not in page
+    assert "asked at the desk" in page
+    assert count(container, ConsentEvent) == 0
 
 
 def test_verbal_consent_is_granted_with_the_staff_account_as_witness(client: Any,
@@ -192,6 +229,57 @@ def test_staff_withdraws_on_the_persons_request(client: Any, container: Any) -> 
         last = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id.desc())).first()
     assert states == {"email": "subscribed", "sms": "unsubscribed"}
     assert last is not None and last.method == "staff_on_request" and last.actor_type == "staff"
+
+
+def test_withdrawal_form_offers_only_consents_in_force_or_pending_with_none_ticked(
+    client: Any, container: Any
+) -> None:
+    signed_in(client, container)
+    public_id = record_verbal(client)
+    page = client.get(f"/staff/contacts/{public_id}").get_data(as_text=True)
+    assert '<input type="checkbox" name="channels" value="email">' in page
+    assert '<input type="checkbox" name="channels" value="sms">' in page
+    post_form(client, f"/staff/contacts/{public_id}/withdraw", {"channels": ["sms"]},
+              page=f"/staff/contacts/{public_id}")
+    page = client.get(f"/staff/contacts/{public_id}").get_data(as_text=True)
+    assert '<input type="checkbox" name="channels" value="email">' in page
+    assert 'name="channels" value="sms"' not in page
+    post_form(client, f"/staff/contacts/{public_id}/withdraw", {"channels": ["email"]},
+              page=f"/staff/contacts/{public_id}")
+    page = client.get(f"/staff/contacts/{public_id}").get_data(as_text=True)
+    assert "Henkilöllä ei ole voimassa olevia eikä vahvistusta odottavia lupia." in page
+    assert 'name="channels"' not in page
+
+
+def test_withdrawing_an_already_withdrawn_channel_says_nothing_changed_and_records_nothing(
+    client: Any, container: Any
+) -> None:
+    signed_in(client, container)
+    public_id = record_verbal(client)
+    contact_page = f"/staff/contacts/{public_id}"
+    post_form(client, f"{contact_page}/withdraw", {"channels": ["sms"]}, page=contact_page)
+    events_before, audit_before = count(container, ConsentEvent), audit_actions(container)
+    # A form from before the first withdrawal (another tab) still offers sms.
+    response = post_form(client, f"{contact_page}/withdraw", {"channels": ["sms"]},
+                         page="/staff/consents/new")
+    assert response.status_code == 302
+    page = client.get(contact_page).get_data(as_text=True)
+    assert "Mitään ei muutettu: valitut luvat oli jo peruttu." in page
+    assert "Lupa peruttu." not in page
+    assert count(container, ConsentEvent) == events_before
+    assert audit_actions(container)[len(audit_before):] == ["contact.view"]
+
+
+def test_a_contact_without_a_name_opens_by_its_address_in_the_search(
+    client: Any, container: Any
+) -> None:
+    signed_in(client, container)
+    public_id = record_verbal(client, name="", phone="", channels=["email"])
+    page = client.post("/staff/contacts", data={
+        "q": "maija@", "csrf_token": csrf_from(client.get("/staff/contacts").get_data(
+            as_text=True))}).get_data(as_text=True)
+    assert (f'<a class="person" href="/staff/contacts/{public_id}">Maija@Example.fi '
+            "(ei nimeä)</a>") in page
 
 
 def test_export_holds_contact_subscriptions_events_with_notice_texts_and_audit(

@@ -101,5 +101,5 @@ def _not_found(_exc: rights.ContactNotFound) -> Any:
 
 @bp.get("/")
 def home() -> Any:
-    """Send a signed-in person to the search page, anyone else to the login."""
+    """Send a signed-in person to the home page (search and overview), anyone else to login."""
     return redirect(url_for("staff.people.search" if g.staff else "staff.signin.login"))

@@ -8,10 +8,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, g, redirect, request, url_for
 
 from service import ledger_check, proof_document
-from service.domain import notices, parked, proof, rights, verbal
+from service.domain import notices, proof, rights, verbal
 from service.domain.normalize import InvalidInput, whole_number
 from service.sent_mail import forget_files
 from service.web.current import client_ip, container
+from service.web.staff.overview import overview
 from service.web.staff.pages import lang, me, page, problems, signed_in, w
 from service.web.staff.words import field_label
 
@@ -24,7 +25,7 @@ bp = Blueprint("people", __name__)
 @bp.route("/contacts", methods=["GET", "POST"])
 @signed_in
 def search() -> Any:
-    """Search by email, name or phone; list contacts flagged for checking.
+    """Search by email, name or phone; show the overview and the contacts flagged for checking.
 
     The form POSTs the words searched for (with its CSRF token), so they stay out of the
     address and thus out of access logs, proxies' logs and the browser's history. A GET
@@ -40,35 +41,47 @@ def search() -> Any:
                                     ip=client_ip())
         except InvalidInput as exc:
             errors = problems(exc)
+    # The overview is the home page's; a search answer shows its results instead.
+    glance = overview() if results is None else {}
     return page("search.html", query=query, results=results, errors=errors,
-                flagged=rights.flagged(container().uow()),
-                parked_mail=parked.count_parked_mail(container().uow()))
+                flagged=rights.flagged(container().uow()), **glance)
 
 
-def notice_choices() -> tuple[list[notices.NoticeVersion], int]:
-    """Return the consent wording versions, newest first, and the current version."""
+def verbal_page(form: dict[str, Any], status: int = 200,
+                errors: dict[str, str] | None = None) -> Any:
+    """Render the verbal consent form with the wording in the person's language."""
     versions = notices.list_versions(container().uow())
-    return versions, versions[0].version if versions else 1
+    current = versions[0].version if versions else 1
+    chosen = whole_number(str(form.get("notice") or "")) or current
+    language = verbal.form_language(form, default_language=container().settings.default_language)
+    wording = next((verbal.wording_to_read(v.texts, v.version, language)
+                    for v in versions if v.version == chosen and v.texts), None)
+    return page("verbal.html", status, versions=versions, current=current, chosen=chosen,
+                language=language, wording=wording, form=form, errors=errors or {})
 
 
 @bp.get("/consents/new")
 @signed_in
 def verbal_form() -> Any:
     """Show the verbal consent form with the wording to read out."""
-    versions, current = notice_choices()
     shown = request.args.get("notice", "")
-    return page("verbal.html", versions=versions, current=current, errors={},
-                form={"notice": shown} if whole_number(shown) is not None else {})
+    return verbal_page({"notice": shown} if whole_number(shown) is not None else {})
 
 
 @bp.post("/consents/new")
 @signed_in
 def verbal_post() -> Any:
-    """Record a consent given out loud, with the signed-in person as witness."""
+    """Record a consent given out loud, with the signed-in person as witness.
+
+    The "show the wording" button posts here too: it redraws the form in the chosen
+    language, keeping what was typed (and out of the address), and records nothing.
+    """
     fields: dict[str, Any] = {k: request.form.get(k) for k in
                               ("name", "email", "phone", "language", "method", "notice",
                                "note")}
     fields["channels"] = request.form.getlist("channels")
+    if request.form.get("show_wording"):
+        return verbal_page(fields)
     app_container = container()
     try:
         form = verbal.parse_verbal_consent(
@@ -78,9 +91,7 @@ def verbal_post() -> Any:
             ip=client_ip(), user_agent=request.user_agent.string or None, source="staff",
         )
     except InvalidInput as exc:
-        versions, current = notice_choices()
-        return page("verbal.html", 422, versions=versions, current=current, form=fields,
-                    errors=problems(exc))
+        return verbal_page(fields, 422, problems(exc))
     flash(w("verbal.done") + (" " + w("verbal.receipt") if outcome.receipt_sent else ""))
     return redirect(url_for("staff.people.contact", public_id=outcome.contact_id))
 
@@ -91,8 +102,9 @@ def contact(public_id: str) -> Any:
     """Show everything held on a person (the viewing is logged)."""
     record = rights.view_contact(container().uow(), container().deps, public_id, me().actor,
                                  ip=client_ip())
-    return page("contact.html", record=record, public_id=public_id,
-                errors={}, form=record["contact"])
+    return page("contact.html", record=record, public_id=public_id, errors={},
+                form=record["contact"],
+                withdrawable=rights.withdrawable_channels(record["subscriptions"]))
 
 
 @bp.post("/contacts/<public_id>/correct")
@@ -110,7 +122,8 @@ def correct(public_id: str) -> Any:
         record = rights.view_contact(container().uow(), container().deps, public_id,
                                      me().actor, ip=client_ip())
         return page("contact.html", 422, record=record, public_id=public_id,
-                    errors=problems(exc), form=request.form)
+                    errors=problems(exc), form=request.form,
+                    withdrawable=rights.withdrawable_channels(record["subscriptions"]))
     flash(w("contact.corrected"))
     return redirect(url_for("staff.people.contact", public_id=public_id))
 
@@ -120,13 +133,13 @@ def correct(public_id: str) -> Any:
 def withdraw(public_id: str) -> Any:
     """Withdraw the chosen channels on the person's request."""
     try:
-        rights.withdraw(container().uow(), container().deps, public_id,
-                        request.form.getlist("channels"), me().actor, ip=client_ip(),
-                        note=(request.form.get("note") or "").strip()[:1000] or None)
+        changed = rights.withdraw(container().uow(), container().deps, public_id,
+                                  request.form.getlist("channels"), me().actor, ip=client_ip(),
+                                  note=(request.form.get("note") or "").strip()[:1000] or None)
     except InvalidInput as exc:
         flash("; ".join(f"{field_label(lang(), k)}: {v}" for k, v in problems(exc).items()))
         return redirect(url_for("staff.people.contact", public_id=public_id))
-    flash(w("contact.withdrawn"))
+    flash(w("contact.withdrawn") if changed else w("contact.nothing_changed"))
     return redirect(url_for("staff.people.contact", public_id=public_id))
 
 
