@@ -1,4 +1,9 @@
-"""Shared fixtures: real SQLite and PostgreSQL, a fake clock, the app, a live HTTP server."""
+"""Shared fixtures: real SQLite and PostgreSQL, a fake clock, the app, a live HTTP server.
+
+Tests run on SQLite; a test marked `both_databases` (it proves something the backend decides:
+locks, triggers, upserts, append-only rules, SKIP LOCKED, migrations, backups) runs on
+PostgreSQL too, where PostgreSQL answers.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import profiles
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 from werkzeug.serving import make_server
 
 from service import db
@@ -55,6 +62,17 @@ if REQUIRE_PG and not PG_AVAILABLE:
     raise RuntimeError("CONSENT_TEST_REQUIRE_POSTGRES=1 but PostgreSQL does not answer")
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+# Staff password hashes in tests: argon2id at its cheapest. The service's own processes (the CLI,
+# gunicorn) started by tests keep the production cost; one test checks what that cost is.
+TEST_PASSWORD_COST = profiles.CHEAPEST
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give tests marked both_databases a database of each backend."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_databases"
+    ):
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -62,17 +80,22 @@ def postgres_template() -> Iterator[str]:
     """Create a throwaway PostgreSQL database for this test run, migrated once."""
     if not PG_AVAILABLE:
         pytest.skip("PostgreSQL is not running here")
+    # One per pytest-xdist worker: the name is random, so workers never share a database.
     name = f"consent_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    _administer(f'CREATE DATABASE "{name}"')
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     engine = db.make_engine(url)
     db.upgrade(engine)
     engine.dispose()
     yield url
+    _administer(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _administer(statement: str) -> None:
+    """Run one statement on a connection of its own (one held all run may have been ended)."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(statement))
     admin.dispose()
 
 
@@ -86,10 +109,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, migrated database of each backend."""
-    if request.param == "sqlite":
+    """A fresh, migrated database: SQLite, or each backend for tests marked both_databases."""
+    if getattr(request, "param", "sqlite") == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         target = tmp_path / "data" / "consent.sqlite3"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -130,10 +153,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 def make_container(settings: Settings, clock: Any, **overrides: Any) -> Container:
-    """Build a container the way the service does, with test overrides."""
+    """Build a container the way the service does, with test overrides and cheap passwords."""
     if overrides:
         settings = replace(settings, **overrides)
-    return build(settings, clock=clock, migrate=False)
+    container = build(settings, clock=clock, migrate=False)
+    container.deps = replace(container.deps, password_cost=TEST_PASSWORD_COST)
+    return container
 
 
 @pytest.fixture
@@ -163,7 +188,9 @@ class LiveServer:
     def __init__(self, app: Any) -> None:
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll lets shutdown() return at once rather than after werkzeug's 0.5 s.
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.01}, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

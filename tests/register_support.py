@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from service.domain import apikeys, ledger, letters
+from service.domain import apikeys, ledger, links
 from service.domain.ledger import Actor
 from service.domain.models import (
     AuditEntry,
@@ -41,7 +41,7 @@ def subscribe(
 
 def unsubscribe_path(container: Any, public_id: str, channel: str = "email") -> str:
     """Return the path of a contact's unsubscribe link."""
-    url = letters.unsubscribe_link(container.deps, public_id, channel)
+    url = links.unsubscribe_url(container.deps, public_id, channel)
     return url.removeprefix(container.settings.public_url)
 
 

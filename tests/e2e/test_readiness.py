@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from service.domain.health import MIRROR_STATE
+from service.domain.mirror.status import MIRROR_STATE
 from service.domain.models import ServiceState
 from tests.register_support import readiness_details
 from tests.staff_support import add_account, enrol_and_login

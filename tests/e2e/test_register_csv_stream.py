@@ -7,9 +7,14 @@ import io
 import uuid
 from typing import Any
 
+import pytest
+
 from service.domain.models import Contact, Subscription
 from service.web import api
 from tests.register_support import new_key
+
+# Streaming in batches reads the backend's cursor while rows keep arriving.
+pytestmark = pytest.mark.both_databases
 
 # Values a spreadsheet would run as formulas, and what the CSV must hold instead.
 RISKY_NAMES = ("=HYPERLINK(\"https://evil\",\"x\")", "+358 Äijälä", "-1+1", "@SUM(A1)",

@@ -35,6 +35,9 @@ from tests.ledger_support import (
 )
 from tests.register_support import new_key
 
+# The chains are kept by triggers and a sealer under a lock: each backend has its own.
+pytestmark = pytest.mark.both_databases
+
 
 def first_problem(output: str) -> str:
     """Return the line naming the first entry that does not fit."""

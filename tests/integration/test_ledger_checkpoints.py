@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from service.domain import chain, rights
@@ -155,6 +156,7 @@ def test_a_checkpoint_removed_from_where_it_was_written_is_named(
     assert "was written to the file" in result.output and "is no longer there" in result.output
 
 
+@pytest.mark.both_databases
 def test_the_worker_makes_one_checkpoint_a_day_and_writes_it_out(
     client: Any, container: Any, settings: Any, clock: Any
 ) -> None:
@@ -188,6 +190,7 @@ def test_worker_once_from_cron_makes_the_days_checkpoint_too(
     assert len(checkpoint_lines(settings)) == 1
 
 
+@pytest.mark.both_databases
 def test_after_a_restore_only_the_checkpoints_made_since_the_backup_disagree(
     client: Any, container: Any, settings: Any, tmp_path: Path
 ) -> None:

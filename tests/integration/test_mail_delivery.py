@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from service.bootstrap import SystemClock
@@ -82,6 +83,7 @@ def test_smtp_down_keeps_the_message_queued_until_it_is_back(
         container.close()
 
 
+@pytest.mark.both_databases
 def test_nothing_is_sent_for_a_transaction_that_rolled_back(
     settings: Any, clock: Any, smtp_sink: Any
 ) -> None:
@@ -103,6 +105,7 @@ def test_nothing_is_sent_for_a_transaction_that_rolled_back(
         container.close()
 
 
+@pytest.mark.both_databases
 def test_worker_killed_mid_delivery_loses_nothing(settings: Any, smtp_sink: Any) -> None:
     container = make_container(settings, SystemClock(), smtp_url=smtp_sink.url,
                                mail_from="a@b.fi")

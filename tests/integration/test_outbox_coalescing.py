@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from service.domain import outbox
-from service.domain.ledger import MIRROR_COALESCE_KEY, MIRROR_KIND
+from service.domain.mirror.queue import MIRROR_COALESCE_KEY, MIRROR_KIND
 from service.domain.models import OutboxItem, OutboxStatus
+
+# Coalescing rests on the backend's unique index and ON CONFLICT.
+pytestmark = pytest.mark.both_databases
 
 # psycopg prepares a statement on the server after 5 executions on a connection, and
 # PostgreSQL may switch a prepared statement to a generic plan after 5 more: twenty goes

@@ -50,6 +50,7 @@ def test_each_entry_carries_both_channels_state_for_the_mirror(container: Any) -
     assert entry.email_consent.since == container.clock.now()
 
 
+@pytest.mark.both_databases
 def test_pages_are_stable_while_new_opt_ins_arrive(container: Any) -> None:
     first_five = [subscribe(container, f"p{i}@example.fi") for i in range(5)]
     page = register.read_page(container.uow(), container.deps,
@@ -65,6 +66,7 @@ def test_pages_are_stable_while_new_opt_ins_arrive(container: Any) -> None:
     assert end.next_cursor is None
 
 
+@pytest.mark.both_databases
 def test_the_whole_register_streams_in_batches(container: Any) -> None:
     ids = [subscribe(container, f"s{i}@example.fi") for i in range(7)]
     batches = list(register.stream_recipients(

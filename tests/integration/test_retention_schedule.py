@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -74,6 +75,7 @@ def test_worker_once_from_cron_applies_the_days_retention_too(
     assert audit_actions(container).count("retention.run") == 1
 
 
+@pytest.mark.both_databases
 def test_retention_runs_once_a_local_day_whichever_worker_asks(
     settings: Any, container: Any, clock: Any
 ) -> None:
@@ -92,6 +94,7 @@ def test_retention_runs_once_a_local_day_whichever_worker_asks(
         other_worker.close()
 
 
+@pytest.mark.both_databases
 def test_workers_asking_at_the_same_moment_run_it_once(
     settings: Any, container: Any, clock: Any
 ) -> None:

@@ -16,6 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from service import db
 from service.domain.models import AuditEntry, Base, ConsentEvent, Contact, Subscription
 
+# Append-only triggers, upserts, concurrent writers and migrations are the backend's own.
+pytestmark = pytest.mark.both_databases
+
 GOOD = {"email": "maija@example.fi", "consent": True}
 
 

@@ -13,11 +13,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from service.domain import ledger
 from service.domain.ledger import Actor
 from service.domain.models import EventKind, Method
 from tests.register_support import subscribe
 from tests.webhook_support import contact
+
+# Which details a known address keeps is decided by the upsert's ON CONFLICT clause.
+pytestmark = pytest.mark.both_databases
 
 CONFIRM_LINK = re.compile(r"https://consent\.example\.fi(/confirm/[A-Za-z0-9_.\-]+)")
 PHISHING = "Tilisi suljetaan, kirjaudu osoitteessa https://evil.example"

@@ -222,6 +222,7 @@ def test_mailgun_complaint_and_temporary_failure(client: Any, container: Any) ->
     _assert_complained(container, "mailgun")
 
 
+@pytest.mark.both_databases
 def test_mailgun_a_re_signed_copy_of_an_event_is_applied_once(
     client: Any, container: Any
 ) -> None:
@@ -239,6 +240,7 @@ def test_mailgun_a_re_signed_copy_of_an_event_is_applied_once(
     assert person is not None and person.soft_bounces == 1
 
 
+@pytest.mark.both_databases
 def test_mailgun_a_signature_token_is_accepted_once(client: Any, container: Any) -> None:
     add_source(container, "mailgun", "mailgun", signing_secret=MAILGUN_KEY)
     subscribed(container, ADDRESS)
@@ -606,7 +608,9 @@ class FakeAwsNetwork:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll lets shutdown() return at once rather than after 0.5 s.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01},
+                         daemon=True).start()
 
     def session(self, directory: Any) -> requests.Session:
         """A session that reaches this fake AWS (and nothing else) and trusts its web CA."""

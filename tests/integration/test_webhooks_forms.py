@@ -72,6 +72,7 @@ def test_unticked_box_records_nothing_and_still_answers_success(
     assert "not ticked" in caplog.text
 
 
+@pytest.mark.both_databases
 def test_redelivered_submission_records_nothing_new(live_server: Any, container: Any) -> None:
     token = add_source(container, "site", "cf7", mapping={"consent": ["uutiskirje"]})
     body = json.dumps(CF7).encode()
@@ -306,6 +307,7 @@ def test_an_unticked_delivery_does_not_swallow_the_next_visitors_ticked_one(
     assert contact(container, "maija@example.fi") is None
 
 
+@pytest.mark.both_databases
 def test_the_same_form_encoded_bytes_again_are_a_duplicate_only_while_a_resend_is_possible(
     client: Any, container: Any
 ) -> None:

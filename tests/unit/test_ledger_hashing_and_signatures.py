@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from mirrors.checkpoints import checkpoint_row, row_checkpoint
 from service.domain import chain
 from service.domain.checkpoints import CheckpointSigner, read_checkpoints
 from service.settings import SettingsError, load_settings
-from sync.checkpoints import checkpoint_row, row_checkpoint
 
 WHEN = datetime(2026, 11, 20, 9, 0, 0, 123456, tzinfo=UTC)
 HEADS = {"events": (12, "ab" * 32), "audit": (34, "cd" * 32)}
