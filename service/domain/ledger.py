@@ -10,9 +10,9 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, TextualSelect, bindparam, func, insert, select, text
+from sqlalchemy import TextualSelect, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from service.domain import domain_events
+from service.domain import domain_events, ledger_rows
 from service.domain.actors import Actor as Actor  # re-exported: callers name it ledger.Actor
 from service.domain.domain_events import ConsentChanged
 from service.domain.models import (
@@ -289,14 +289,6 @@ def notice_text(session: Session, ref: NoticeRef) -> str:
     return text or ""
 
 
-_EVENTS = cast(Table, ConsentEvent.__table__)
-_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
-_INSERT_EVIDENCE = insert(cast(Table, Evidence.__table__))
-_SUBSCRIPTIONS = cast(Table, Subscription.__table__)
-_SUBSCRIPTION_COLUMNS = tuple(column.name for column in _SUBSCRIPTIONS.columns)
-_INSERT_SUBSCRIPTION = insert(_SUBSCRIPTIONS)
-
-
 def record(
     session: Session,
     contact: Contact,
@@ -341,9 +333,7 @@ def record(
         if confirmation_sent_at is not None:
             state["confirmation_sent_at"] = confirmation_sent_at
         sub = _move_subscription(session, contact, channel, state, subscriptions)
-    if contact.updated_at != now:
-        # Only when it differs: a contact marked changed makes every later query flush first.
-        contact.updated_at = now
+    ledger_rows.touch_contact(session, contact, now)
     domain_events.record(session, ConsentChanged(
         contact_public_id=contact.public_id, channel=channel, kind=event.kind,
         method=event.method, source=event.source, notice_version=event.notice_version,
@@ -369,19 +359,13 @@ def _append_event(session: Session, contact: Contact, channel: str, kind: EventK
         "notice_language": notice.language if notice else None,
         "occurred_at": now,
     }
-    # New rows are written with plain (cached) INSERTs rather than through the unit of work,
-    # which costs a request about as much again as the statements themselves; the session
-    # then knows each as the row it is. Changes to a subscription it holds go the usual way.
-    event = ConsentEvent(id=session.execute(_INSERT_EVENT, values).scalar_one(), **values)
-    make_transient_to_detached(event)
-    session.add(event)  # known to the session as the row it is, without a second INSERT
-    return event
+    return ledger_rows.insert_event(session, values)
 
 
 def _append_evidence(session: Session, event: ConsentEvent, evidence: EvidenceData, *,
                      now: datetime) -> None:
     """Insert what proves the event."""
-    session.execute(_INSERT_EVIDENCE, {
+    ledger_rows.insert_evidence(session, {
         "event_id": event.id,
         "contact_id": event.contact_id,
         "ip": evidence.ip,
@@ -403,22 +387,10 @@ def _move_subscription(session: Session, contact: Contact, channel: str, state: 
     else:
         sub = subscriptions.get(channel)
     if sub is None:
-        sub = _insert_subscription(session, contact_id=contact.id, channel=channel, **state)
+        sub = ledger_rows.insert_subscription(
+            session, {"contact_id": contact.id, "channel": channel, **state})
         if subscriptions is not None:
             subscriptions[channel] = sub
     else:
-        for name, value in state.items():
-            setattr(sub, name, value)
+        ledger_rows.update_subscription(session, sub, state)
     return sub
-
-
-def _insert_subscription(session: Session, **values: Any) -> Subscription:
-    """Insert a subscription row at once and return it as the session's object for that row."""
-    row = {column: values.get(column) for column in _SUBSCRIPTION_COLUMNS}
-    session.execute(_INSERT_SUBSCRIPTION, row)
-    sub = Subscription(**row)
-    make_transient_to_detached(sub)
-    session.add(sub)
-    return sub
-
-

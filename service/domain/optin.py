@@ -273,7 +273,9 @@ def confirm_opt_in(
         contact = ledger.find_contact(session, link.contact_id, lock=True)
         if contact is None or contact.erased_at is not None or contact.email is None:
             raise LinkNotUsable(links.INVALID)
-        subs = {ch: ledger.subscription(session, contact, ch, lock=True) for ch in link.channels}
+        # Read and locked once, and handed to the ledger, which moves them without reading again.
+        held = ledger.subscriptions_of(session, contact, lock=True)
+        subs = {ch: held.get(ch) for ch in link.channels}
         if any(s is None or s.state == SubscriptionState.UNSUBSCRIBED for s in subs.values()):
             # The person withdrew after asking; an old link must not undo that.
             raise LinkNotUsable(links.INVALID, contact.language)
@@ -288,7 +290,7 @@ def confirm_opt_in(
             )
             event = ledger.record(
                 session, contact, channel, EventKind.CONFIRMED, Method.CONFIRMATION_LINK,
-                Actor.person(), now=now, notice=notice, evidence=evidence,
+                Actor.person(), now=now, notice=notice, evidence=evidence, subscriptions=held,
             )
             if channel == Channel.EMAIL.value:
                 confirmed_email = True
