@@ -131,6 +131,13 @@ def list_keys(uow: UnitOfWork) -> list[KeyInfo]:
         return [_info(r) for r in uow.session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
 
+def get_key(uow: UnitOfWork, key_id: int) -> KeyInfo | None:
+    """Return a key by id, revoked or not (never the key itself), or None."""
+    with uow:
+        row = uow.session.get(ApiKey, key_id)
+        return _info(row) if row is not None else None
+
+
 def revoke_key(uow: UnitOfWork, name_or_id: str, *, now: datetime,
                actor: Actor | None = None, ip: str | None = None) -> KeyInfo:
     """Revoke a key by name or id; revoking twice keeps the first time."""

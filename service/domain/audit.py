@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from service.domain.actors import Actor
@@ -63,14 +63,34 @@ def append(
     return entry
 
 
+# Every action the service writes, for the log's "what happened" choice.
+ACTIONS = (
+    "login", "login.failed", "logout", "staff.create", "staff.disable", "staff.enable",
+    "staff.password", "staff.totp_enrol", "staff.totp_reset", "contact.search", "contact.view",
+    "contact.proof", "contact.export", "contact.correct", "contact.unflag", "contact.withdraw",
+    "contact.erase", "contact.lookup", "consent.verbal", "withdrawal.request", "register.read",
+    "register.export", "import", "retention.run", "notice.publish", "mail.send_again",
+    "apikey.create", "apikey.revoke", "api.denied", "source.add", "source.rotate",
+    "source.remove", "webhook.add", "webhook.rotate", "webhook.disable", "webhook.enable",
+    "webhook.delete", "webhook.redeliver", "health.read",
+)
+
+
 @dataclass(frozen=True)
 class AuditFilter:
-    """What to show: an action (or its prefix, e.g. "login"), an actor, a contact id."""
+    """What to show: an action (or its prefix, e.g. "login"), who acted, a contact id, a span.
+
+    who is an actor type ("person", "system") or a type and its id ("staff:3:omistaja");
+    since and until bound the moment (until excluded); before and after page by entry id.
+    """
 
     action: str | None = None
-    actor: str | None = None
+    who: str | None = None
     contact: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
     before: int | None = None
+    after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,22 +107,82 @@ class AuditLine:
     detail: Any
 
 
-def browse(uow: UnitOfWork, wanted: AuditFilter, *, limit: int = PAGE) -> list[AuditLine]:
-    """Return up to limit entries matching the filter, newest first, older than `before`."""
-    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of entries, newest first, with the ids to page newer and older from."""
+
+    lines: list[AuditLine]
+    newer: int | None
+    older: int | None
+
+
+def _matching(wanted: AuditFilter) -> list[ColumnElement[bool]]:
+    """Return the conditions of a filter, paging aside."""
+    found: list[ColumnElement[bool]] = []
     if wanted.action:
-        query = query.where((AuditEntry.action == wanted.action)
-                            | AuditEntry.action.startswith(wanted.action + ".", autoescape=True))
-    if wanted.actor:
-        query = query.where(AuditEntry.actor_id.contains(wanted.actor, autoescape=True))
+        found.append((AuditEntry.action == wanted.action)
+                     | AuditEntry.action.startswith(wanted.action + ".", autoescape=True))
+    if wanted.who:
+        kind, _, actor_id = wanted.who.partition(":")
+        found.append(AuditEntry.actor_type == kind)
+        if actor_id:
+            found.append(AuditEntry.actor_id == actor_id)
     if wanted.contact:
-        query = query.where(AuditEntry.contact_public_id == wanted.contact.strip())
-    if wanted.before:
-        query = query.where(AuditEntry.id < wanted.before)
+        found.append(AuditEntry.contact_public_id == wanted.contact.strip())
+    if wanted.since is not None:
+        found.append(AuditEntry.occurred_at >= wanted.since)
+    if wanted.until is not None:
+        found.append(AuditEntry.occurred_at < wanted.until)
+    return found
+
+
+def _line(e: AuditEntry) -> AuditLine:
+    """Turn a stored entry into a line, its detail read back from JSON."""
+    return AuditLine(e.id, e.occurred_at, e.actor_type, e.actor_id, e.action,
+                     e.contact_public_id, e.ip,
+                     json.loads(e.detail_json) if e.detail_json else None)
+
+
+def browse(uow: UnitOfWork, wanted: AuditFilter, *, limit: int = PAGE) -> AuditPage:
+    """Return a page of entries matching the filter, newest first.
+
+    The page holds the entries just older than `before`, or just newer than `after`, or the
+    newest; `newer` and `older` say where the next pages start, or None at either end.
+    """
+    conditions = _matching(wanted)
+    query = select(AuditEntry).where(*conditions).limit(limit + 1)
+    if wanted.after is not None and wanted.before is None:
+        query = query.where(AuditEntry.id > wanted.after).order_by(AuditEntry.id.asc())
+    else:
+        if wanted.before is not None:
+            query = query.where(AuditEntry.id < wanted.before)
+        query = query.order_by(AuditEntry.id.desc())
     with uow:
-        return [
-            AuditLine(e.id, e.occurred_at, e.actor_type, e.actor_id, e.action,
-                      e.contact_public_id, e.ip,
-                      json.loads(e.detail_json) if e.detail_json else None)
-            for e in uow.session.scalars(query)
-        ]
+        session = uow.session
+        rows = list(session.scalars(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        going_newer = wanted.after is not None and wanted.before is None
+        if going_newer:
+            rows.reverse()
+        lines = [_line(e) for e in rows]
+        if not lines:
+            return AuditPage([], None, None)
+
+        def beyond(condition: ColumnElement[bool]) -> bool:
+            """Tell whether a matching entry lies beyond this page on one side."""
+            return session.scalar(
+                select(AuditEntry.id).where(*conditions, condition).limit(1)) is not None
+
+        newest, oldest = lines[0].id, lines[-1].id
+        has_newer = more if going_newer else beyond(AuditEntry.id > newest)
+        has_older = beyond(AuditEntry.id < oldest) if going_newer else more
+    return AuditPage(lines, newest if has_newer else None, oldest if has_older else None)
+
+
+def actors(uow: UnitOfWork) -> list[tuple[str, str | None]]:
+    """Return every (actor type, actor id) the log names, for the log's "who" choice."""
+    query = select(AuditEntry.actor_type, AuditEntry.actor_id).distinct()
+    with uow:
+        return sorted({(kind, actor_id) for kind, actor_id in uow.session.execute(query)},
+                      key=lambda pair: (pair[0], pair[1] or ""))

@@ -78,8 +78,7 @@ def test_a_rotated_source_secret_replaces_the_old_one_at_once(app: Any, containe
                                                               clock: Any) -> None:
     client = admin_client(app, container, clock)
     path, old = add_cf7_source(client)
-    page = post_form(client, "/staff/admin/sources/yhteydenotto/rotate", {},
-                     page="/staff/admin/sources")
+    page = post_form(client, "/staff/admin/sources/yhteydenotto/rotate", {"confirm": "yes"})
     new = shown(page, "new-secret")
     assert new != old and audit_actions(container)[-1] == "source.rotate"
     visitor = app.test_client()
@@ -90,8 +89,7 @@ def test_a_rotated_source_secret_replaces_the_old_one_at_once(app: Any, containe
 def test_a_removed_source_stops_answering(app: Any, container: Any, clock: Any) -> None:
     client = admin_client(app, container, clock)
     path, secret = add_cf7_source(client)
-    removed = post_form(client, "/staff/admin/sources/yhteydenotto/remove", {},
-                        page="/staff/admin/sources")
+    removed = post_form(client, "/staff/admin/sources/yhteydenotto/remove", {"confirm": "yes"})
     assert removed.status_code == 302 and audit_actions(container)[-1] == "source.remove"
     assert cf7_post(app.test_client(), path, secret, "maija@example.fi").status_code == 401
     assert states(container) == []
@@ -203,7 +201,7 @@ def test_a_disabled_endpoint_gets_nothing_until_enabled_and_a_deleted_one_is_gon
     with container.session_factory() as session:
         endpoint_id = session.scalars(select(WebhookEndpoint.id)).one()
     base = f"/staff/admin/webhooks/{endpoint_id}"
-    post_form(client, f"{base}/disable", {}, page="/staff/admin/webhooks")
+    post_form(client, f"{base}/disable", {"confirm": "yes"})
     assert "disabled by an admin" in client.get("/staff/admin/webhooks").get_data(as_text=True)
     visitor = app.test_client()
     visitor.post("/api/v1/subscribe", json={"email": "maija@example.fi", "consent": True})
@@ -214,9 +212,9 @@ def test_a_disabled_endpoint_gets_nothing_until_enabled_and_a_deleted_one_is_gon
     container.worker().drain()
     assert [r["body"]["type"] for r in receiver.received] == ["consent.requested"]
 
-    rotated = post_form(client, f"{base}/rotate", {}, page="/staff/admin/webhooks")
+    rotated = post_form(client, f"{base}/rotate", {"confirm": "yes"})
     assert shown(rotated, "new-secret").startswith("whsec_")
-    deleted = post_form(client, f"{base}/delete", {}, page="/staff/admin/webhooks")
+    deleted = post_form(client, f"{base}/delete", {"confirm": "yes"})
     assert deleted.status_code == 302
     assert client.get(f"{base}/deliveries").status_code == 404
     assert audit_actions(container)[-4:] == ["webhook.disable", "webhook.enable",
@@ -232,8 +230,8 @@ def test_the_webhook_admin_pages_speak_finnish_and_english(app: Any, container: 
     assert "Form sources and mail providers" in english
     add_cf7_source(client)
     assert "Paste these into the plugin" in post_form(
-        client, "/staff/admin/sources/yhteydenotto/rotate", {},
-        page="/staff/admin/sources").get_data(as_text=True)
+        client, "/staff/admin/sources/yhteydenotto/rotate", {"confirm": "yes"}).get_data(
+        as_text=True)
     post_form(client, "/staff/admin/webhooks", {"url": "http://127.0.0.1:9/hook",
                                                 "events": ["consent.withdrawn"],
                                                 "allow_private": "yes"})
@@ -243,3 +241,58 @@ def test_the_webhook_admin_pages_speak_finnish_and_english(app: Any, container: 
         endpoint_id = session.scalars(select(WebhookEndpoint.id)).one()
     deliveries = client.get(f"/staff/admin/webhooks/{endpoint_id}/deliveries")
     assert "No deliveries." in deliveries.get_data(as_text=True)
+
+
+def test_removing_a_source_asks_first_saying_the_website_stops_feeding_the_register(
+    app: Any, container: Any, clock: Any
+) -> None:
+    client = admin_client(app, container, clock)
+    path, secret = add_cf7_source(client)
+    asked = client.get("/staff/admin/sources/yhteydenotto/remove").get_data(as_text=True)
+    assert "Poistetaanko lähde ”yhteydenotto”?" in asked
+    assert "lakkaa heti tuomasta lupia ja peruutuksia rekisteriin" in asked
+    assert "https://consent.example.fi/webhooks/forms/yhteydenotto" in asked
+    refused = post_form(client, "/staff/admin/sources/yhteydenotto/remove", {})
+    assert refused.status_code == 422 and "source.remove" not in audit_actions(container)
+    assert cf7_post(app.test_client(), path, secret, "maija@example.fi").status_code == 200
+    post_form(client, "/staff/admin/sources/yhteydenotto/remove", {"confirm": "yes"})
+    listing = client.get("/staff/admin/sources").get_data(as_text=True)
+    assert "Lähde ”yhteydenotto” on poistettu: verkkosivujen lomake ei enää tuo lupia" in listing
+
+
+def test_rotating_a_source_secret_asks_first_and_says_the_old_one_stopped(
+    app: Any, container: Any, clock: Any
+) -> None:
+    client = admin_client(app, container, clock)
+    path, old = add_cf7_source(client)
+    asked = client.get("/staff/admin/sources/yhteydenotto/rotate").get_data(as_text=True)
+    assert "Vaihdetaanko lähteen ”yhteydenotto” salaisuus?" in asked
+    assert cf7_post(app.test_client(), path, old, "maija@example.fi").status_code == 200
+    done = post_form(client, "/staff/admin/sources/yhteydenotto/rotate", {"confirm": "yes"})
+    assert "Lähteen ”yhteydenotto” salaisuus on vaihdettu; vanha ei enää toimi." in (
+        done.get_data(as_text=True))
+
+
+def test_endpoint_actions_ask_first_naming_the_address_and_say_what_was_done(
+    app: Any, container: Any, clock: Any
+) -> None:
+    client = admin_client(app, container, clock)
+    url = "http://127.0.0.1:9/hook"
+    post_form(client, "/staff/admin/webhooks", {"url": url, "events": ["consent.withdrawn"],
+                                                "allow_private": "yes"})
+    with container.session_factory() as session:
+        endpoint_id = session.scalars(select(WebhookEndpoint.id)).one()
+    base = f"/staff/admin/webhooks/{endpoint_id}"
+    asked = client.get(f"{base}/delete").get_data(as_text=True)
+    assert f"Poistetaanko osoite {url} historioineen?" in asked and "ei voi perua" in asked
+    assert post_form(client, f"{base}/delete", {}).status_code == 422
+    assert client.get(f"{base}/deliveries").status_code == 200, "nothing deleted yet"
+    assert f"Poistetaanko osoite {url} käytöstä?" in client.get(f"{base}/disable").get_data(
+        as_text=True)
+    rotated = post_form(client, f"{base}/rotate", {"confirm": "yes", "drop_old": "yes"})
+    assert f"Osoitteelle {url} on luotu uusi allekirjoitusavain; vanha ei enää kelpaa." in (
+        rotated.get_data(as_text=True))
+    post_form(client, f"{base}/delete", {"confirm": "yes"})
+    assert f"Osoite {url} ja sen lähetyshistoria on poistettu." in client.get(
+        "/staff/admin/webhooks").get_data(as_text=True)
+    assert audit_actions(container)[-2:] == ["webhook.rotate", "webhook.delete"]

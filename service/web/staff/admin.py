@@ -1,20 +1,50 @@
 """The admin pages: accounts, consent wording, API keys, form sources, outbound webhooks,
-parked mail, the settings in force and the audit log."""
+parked mail, the settings in force and the audit log.
+
+A destructive action asks first: its GET is a page that names the target and what will happen,
+and its POST acts only with that page's confirmation field; the result is said in words.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 
 from service.domain import apikeys, audit, notices, parked, sources, staff, webhooks_out
 from service.domain.languages import LANGUAGES
 from service.domain.normalize import MAX_INT, InvalidInput, whole_number
 from service.settings import settings_page_rows
 from service.web.current import client_ip, container
-from service.web.staff.pages import admin_only, me, page, problems, w
+from service.web.staff import audit_words
+from service.web.staff.pages import admin_only, lang, me, page, problems, w
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A confirmation page: the question naming the target, what will happen, the button."""
+
+    title: str
+    consequence: str
+    button: str
+    back: str
+    # An endpoint's new secret may end the old one at once (a leak) or sign beside it.
+    drop_old: bool = False
+
+
+def asking(question: Ask) -> Any:
+    """Ask before acting; a POST without the page's confirmation is asked again, unchanged."""
+    if request.method == "POST":
+        return page("ask.html", 422, ask=question, error=w("ask.not_confirmed"))
+    return page("ask.html", ask=question, error=None)
+
+
+def confirmed() -> bool:
+    """Tell whether this POST carries the confirmation page's field."""
+    return request.method == "POST" and request.form.get("confirm") == "yes"
 
 
 # --- accounts, consent wording, API keys ----------------------------------------------------
@@ -43,20 +73,56 @@ def accounts_post() -> Any:
     return redirect(url_for("staff.admin.accounts"))
 
 
-@bp.post("/accounts/<int:account_id>/<action>")
+def account_named(account_id: int) -> staff.StaffInfo:
+    """Return an account, disabled or not, or answer 404."""
+    found = [a for a in staff.list_accounts(container().uow()) if a.id == account_id]
+    if not found:
+        abort(404)
+    return found[0]
+
+
+def account_question(account: staff.StaffInfo, action: str) -> Ask:
+    """Ask before disabling an account or resetting its two-step login (one's own too)."""
+    back = url_for("staff.admin.accounts")
+    if action == "disable" and account.id != me().id and not account.disabled:
+        return Ask(w("ask.disable.title", name=account.name),
+                   w("ask.disable.what", name=account.name), w("accounts.disable"), back)
+    if action == "reset-totp" and account.totp_enabled:
+        if account.id == me().id:
+            return Ask(w("ask.reset_own.title"), w("ask.reset_own.what"),
+                       w("accounts.reset_totp"), back)
+        return Ask(w("ask.reset.title", name=account.name),
+                   w("ask.reset.what", name=account.name), w("accounts.reset_totp"), back)
+    abort(404)
+
+
+@bp.route("/accounts/<int:account_id>/<action>", methods=["GET", "POST"])
 @admin_only
 def account_action(account_id: int, action: str) -> Any:
-    """Disable, enable or reset the two-step login of an account."""
+    """Enable an account; disable it or reset its two-step login once confirmed."""
     uow, deps, actor, ip = container().uow(), container().deps, me().actor, client_ip()
-    if action == "disable" and account_id != me().id:
-        staff.set_disabled(uow, deps, account_id, True, actor=actor, ip=ip)
-    elif action == "enable":
+    account = account_named(account_id)
+    if action == "enable" and request.method == "POST":
         staff.set_disabled(uow, deps, account_id, False, actor=actor, ip=ip)
-    elif action == "reset-totp":
-        staff.reset_totp(uow, deps, account_id, actor=actor, ip=ip)
-    else:
-        abort(404)
-    return redirect(url_for("staff.admin.accounts"))
+        flash(w("accounts.enabled_done", name=account.name))
+        return redirect(url_for("staff.admin.accounts"))
+    question = account_question(account, action)
+    if not confirmed():
+        return asking(question)
+    if action == "disable":
+        staff.set_disabled(uow, deps, account_id, True, actor=actor, ip=ip)
+        flash(w("accounts.disabled_done", name=account.name))
+        return redirect(url_for("staff.admin.accounts"))
+    staff.reset_totp(uow, deps, account_id, actor=actor, ip=ip)
+    if account.id != me().id:
+        flash(w("accounts.reset_done", name=account.name))
+        return redirect(url_for("staff.admin.accounts"))
+    # One's own reset ended this session too: say so on the login, not as an expiry.
+    chosen = lang()
+    session.clear()
+    session["lang"] = chosen
+    flash(w("accounts.reset_own_done"))
+    return redirect(url_for("staff.signin.login"))
 
 
 @bp.get("/notices")
@@ -105,12 +171,20 @@ def api_keys_post() -> Any:
                 errors={})
 
 
-@bp.post("/apikeys/<int:key_id>/revoke")
+@bp.route("/apikeys/<int:key_id>/revoke", methods=["GET", "POST"])
 @admin_only
 def api_key_revoke(key_id: int) -> Any:
-    """Revoke a key; it stops working at once."""
+    """Revoke a key once confirmed; it stops working at once."""
+    key = apikeys.get_key(container().uow(), key_id)
+    if key is None or key.revoked_at is not None:
+        abort(404)
+    if not confirmed():
+        return asking(Ask(w("ask.revoke.title", name=key.name),
+                          w("ask.revoke.what", prefix=key.prefix), w("apikeys.revoke"),
+                          url_for("staff.admin.api_keys")))
     apikeys.revoke_key(container().uow(), str(key_id), now=container().clock.now(),
                        actor=me().actor, ip=client_ip())
+    flash(w("apikeys.revoked_done", name=key.name))
     return redirect(url_for("staff.admin.api_keys"))
 
 
@@ -118,11 +192,11 @@ def api_key_revoke(key_id: int) -> Any:
 
 def sources_page(status: int = 200, *, issued: sources.IssuedSource | None = None,
                  errors: dict[str, str] | None = None,
-                 form: dict[str, Any] | None = None) -> Any:
+                 form: dict[str, Any] | None = None, done: str | None = None) -> Any:
     """Show the sources page, with a new secret to show once, or a form's problems."""
     return page("sources.html", status, sources=sources.list_sources(container().uow()),
                 versions=notices.list_versions(container().uow()), issued=issued,
-                errors=errors or {}, form=form or {},
+                errors=errors or {}, form=form or {}, done=done,
                 form_kinds=[k.value for k in sources.FORM_KINDS],
                 provider_kinds=[k.value for k in sources.PROVIDER_KINDS],
                 base=container().settings.public_url)
@@ -156,37 +230,58 @@ def source_add() -> Any:
     return sources_page(issued=issued)
 
 
-@bp.post("/sources/<name>/rotate")
+def source_named(name: str) -> sources.SourceConfig:
+    """Return a source by name, or answer 404."""
+    source = sources.find_source(container().uow(), name)
+    if source is None:
+        abort(404)
+    return source
+
+
+@bp.route("/sources/<name>/rotate", methods=["GET", "POST"])
 @admin_only
 def source_rotate(name: str) -> Any:
-    """Give a source a new secret and show it once; the old one stops working."""
+    """Give a source a new secret once confirmed and show it once; the old one stops working."""
+    source = source_named(name)
+    if source.token_hash is None:
+        abort(404)
+    if not confirmed():
+        return asking(Ask(w("ask.rotate_source.title", name=source.name),
+                          w("ask.rotate_source.what"), w("sources.rotate"),
+                          url_for("staff.admin.source_list")))
     try:
         issued = sources.rotate_token(container().uow(), name, now=container().clock.now(),
                                       actor=me().actor, ip=client_ip())
     except sources.SourceProblem as exc:
         return sources_page(422, errors={"source": str(exc)})
-    return sources_page(issued=issued)
+    return sources_page(issued=issued, done=w("sources.rotated_done", name=source.name))
 
 
-@bp.post("/sources/<name>/remove")
+@bp.route("/sources/<name>/remove", methods=["GET", "POST"])
 @admin_only
 def source_remove(name: str) -> Any:
-    """Remove a source; its URL stops working at once."""
+    """Remove a source once confirmed; the website's form stops feeding the register."""
+    source = source_named(name)
+    if not confirmed():
+        return asking(Ask(w("ask.remove.title", name=source.name),
+                          w("ask.remove.what", url=container().settings.public_url
+                            + source.path),
+                          w("sources.remove"), url_for("staff.admin.source_list")))
     if not sources.remove_source(container().uow(), name, now=container().clock.now(),
                                  actor=me().actor, ip=client_ip()):
         abort(404)
-    flash(w("sources.removed"))
+    flash(w("sources.removed", name=source.name))
     return redirect(url_for("staff.admin.source_list"))
 
 
 def endpoints_page(status: int = 200, *, secret: tuple[int, str] | None = None,
                    errors: dict[str, str] | None = None,
-                   form: dict[str, Any] | None = None) -> Any:
+                   form: dict[str, Any] | None = None, done: str | None = None) -> Any:
     """Show the outbound endpoints, with a new secret to show once, or a form's problems."""
     return page("webhooks.html", status,
                 endpoints=webhooks_out.list_endpoints(container().uow()),
                 event_types=webhooks_out.EVENT_TYPES, secret=secret, errors=errors or {},
-                form=form or {})
+                form=form or {}, done=done)
 
 
 @bp.get("/webhooks")
@@ -219,27 +314,48 @@ def endpoint_add() -> Any:
     return endpoints_page(secret=(info.id, secret))
 
 
-@bp.post("/webhooks/<int:endpoint_id>/<action>")
+# What each endpoint action asks first (none for enabling) and what it says once done.
+ENDPOINT_ASKS = {"rotate": "rotate_endpoint", "disable": "disable_endpoint",
+                 "delete": "delete_endpoint"}
+ENDPOINT_BUTTONS = {"rotate": "webhooks.rotate", "disable": "webhooks.disable",
+                    "delete": "webhooks.delete"}
+ENDPOINT_DONE = {"disable": "webhooks.disabled_done", "enable": "webhooks.enabled_done",
+                 "delete": "webhooks.deleted"}
+
+
+@bp.route("/webhooks/<int:endpoint_id>/<action>", methods=["GET", "POST"])
 @admin_only
 def endpoint_action(endpoint_id: int, action: str) -> Any:
-    """Rotate the secret of, disable, enable or delete an endpoint."""
+    """Enable an endpoint; rotate its secret, disable or delete it once confirmed."""
     uow, now, actor, ip = container().uow(), container().clock.now(), me().actor, client_ip()
     try:
-        if action == "rotate":
-            secret = webhooks_out.rotate_secret(
-                uow, endpoint_id, now=now, drop_old=request.form.get("drop_old") == "yes",
-                actor=actor, ip=ip)
-            return endpoints_page(secret=(endpoint_id, secret))
-        if action in ("disable", "enable"):
-            webhooks_out.set_enabled(uow, endpoint_id, action == "enable", now=now,
-                                   actor=actor, ip=ip)
-        elif action == "delete":
-            webhooks_out.delete_endpoint(uow, endpoint_id, now=now, actor=actor, ip=ip)
-            flash(w("webhooks.deleted"))
-        else:
-            abort(404)
+        endpoint = webhooks_out.get_endpoint(uow, endpoint_id)
     except webhooks_out.EndpointProblem:
         abort(404)
+    if action not in ENDPOINT_DONE and action != "rotate":
+        abort(404)
+    if action != "enable" and not confirmed():
+        asked = ENDPOINT_ASKS[action]
+        return asking(Ask(w(f"ask.{asked}.title", url=endpoint.url), w(f"ask.{asked}.what"),
+                          w(ENDPOINT_BUTTONS[action]), url_for("staff.admin.endpoint_list"),
+                          drop_old=action == "rotate"))
+    if request.method != "POST":
+        abort(405)
+    try:
+        if action == "rotate":
+            drop_old = request.form.get("drop_old") == "yes"
+            secret = webhooks_out.rotate_secret(uow, endpoint_id, now=now, drop_old=drop_old,
+                                                actor=actor, ip=ip)
+            done = "webhooks.rotated_dropped_done" if drop_old else "webhooks.rotated_done"
+            return endpoints_page(secret=(endpoint_id, secret), done=w(done, url=endpoint.url))
+        if action == "delete":
+            webhooks_out.delete_endpoint(uow, endpoint_id, now=now, actor=actor, ip=ip)
+        else:
+            webhooks_out.set_enabled(uow, endpoint_id, action == "enable", now=now,
+                                     actor=actor, ip=ip)
+    except webhooks_out.EndpointProblem:
+        abort(404)
+    flash(w(ENDPOINT_DONE[action], url=endpoint.url))
     return redirect(url_for("staff.admin.endpoint_list"))
 
 
@@ -300,14 +416,13 @@ def settings_page() -> Any:
 @bp.get("/audit")
 @admin_only
 def audit_log() -> Any:
-    """Browse and filter the audit log, newest first."""
-    before = request.args.get("before", "")
-    wanted = audit.AuditFilter(
-        action=(request.args.get("action") or "").strip() or None,
-        actor=(request.args.get("actor") or "").strip() or None,
-        contact=(request.args.get("contact") or "").strip() or None,
-        before=whole_number(before),
-    )
-    lines = audit.browse(container().uow(), wanted)
-    older = lines[-1].id if len(lines) == audit.PAGE else None
-    return page("audit.html", lines=lines, wanted=wanted, older=older)
+    """Browse the audit log, newest first, by what happened, who, which person and when."""
+    wanted = audit_words.wanted_from(request.args, container().settings.timezone)
+    found = audit.browse(container().uow(), wanted)
+    # The filter as typed, kept on the form and on the paging links; empty ones left out.
+    shown = {k: v for k in ("action", "who", "contact", "from", "to")
+             if (v := (request.args.get(k) or "").strip())}
+    return page("audit.html", found=found, shown=shown,
+                actions=audit_words.action_choices(lang()),
+                who=audit_words.who_choices(lang(), audit.actors(container().uow())),
+                detail=lambda d: audit_words.detail_in_words(lang(), d))
