@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from service.bootstrap import Container
 from service.domain.checkpoints import MadeCheckpoint, checkpoint_daily
 from service.domain.retention import RetentionReport, run_daily
+from service.settings import Settings
 
 log = logging.getLogger("consent.runner")
 POLL_SECONDS = 0.5
@@ -86,6 +88,27 @@ def run_worker(container: Container, stop: threading.Event) -> None:
     log.info("worker stopped")
 
 
+# What pages and mail show of the practice until it is set: people would read these.
+PLACEHOLDER_IDENTITY = (
+    ("CONSENT_ORGANIZATION", "organization", "Our practice",
+     "the practice's name, as pages and mail show it"),
+    ("CONSENT_MAIL_FROM", "mail_from", "noreply@localhost",
+     "the address mail comes from and people can write to"),
+    ("CONSENT_PRIVACY_URL", "privacy_url", None, "the practice's privacy notice"),
+)
+
+
+def identity_warning(settings: Settings) -> str | None:
+    """Name the settings that still show people a placeholder instead of the practice."""
+    unset = [f"  {name}: {meaning} (now {default or 'unset'})"
+             for name, attribute, default, meaning in PLACEHOLDER_IDENTITY
+             if getattr(settings, attribute) == default]
+    if not unset:
+        return None
+    return ("Warning: pages and mail show placeholders until these are set:\n"
+            + "\n".join(unset))
+
+
 def serve(container: Container, *, host: str, port: int, threads: int = 8) -> None:
     """Serve the app with gunicorn (one process, threads) and a worker thread beside it."""
     from gunicorn.app.base import BaseApplication
@@ -121,5 +144,8 @@ def serve(container: Container, *, host: str, port: int, threads: int = 8) -> No
         def load(self) -> Any:
             return app
 
+    warning = identity_warning(container.settings)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     print(f"consent-register listening on http://{host}:{port}/ (form: /subscribe)", flush=True)
     EmbeddedServer().run()

@@ -18,12 +18,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.domain import links, mail, receipts, rights
+from service.domain.channels import Channel
 from service.domain.context import Deps
 from service.domain.i18n import t
-from service.domain.models import Contact
+from service.domain.models import Contact, SubscriptionState
 from service.domain.ports import MailUndeliverable
 
 LIST_LABEL = "newsletter"
+LIVE_STATES = (SubscriptionState.SUBSCRIBED.value, SubscriptionState.PENDING.value)
 
 
 def unsubscribe_headers(deps: Deps, url: str) -> dict[str, str]:
@@ -60,13 +62,38 @@ def _greeting_name(name: str | None) -> str:
     return f" {name}" if name else ""
 
 
-def _footer(deps: Deps, lang: str, unsubscribe: str | None) -> list[str]:
-    lines = [deps.practice.organization]
-    if unsubscribe:
-        lines.append(t(lang, "mail.unsubscribe_line", link=unsubscribe))
-    if deps.practice.privacy_url:
-        lines.append(t(lang, "mail.privacy_line", link=deps.practice.privacy_url))
+# A sender address nobody reads is no way to reach the practice.
+_NO_REPLY = ("noreply", "no-reply", "donotreply", "do-not-reply")
+
+
+def _contact_address(deps: Deps) -> str | None:
+    sender = deps.practice.mail_from
+    if sender.rpartition("@")[0].lower() in _NO_REPLY:
+        return None
+    return sender
+
+
+def _footer(deps: Deps, lang: str) -> list[str]:
+    """Say who sends the message and how to reach them, in words the reader can use."""
+    practice = deps.practice
+    lines = [practice.organization]
+    if practice.organization_address:
+        lines.append(practice.organization_address)
+    reach = _contact_address(deps)
+    if reach:
+        lines.append(t(lang, "mail.contact_line", email=reach))
     return lines
+
+
+def _footer_links(deps: Deps, lang: str, unsubscribe: str | None) -> tuple[mail.FooterLink, ...]:
+    links_out = []
+    if unsubscribe:
+        links_out.append(mail.FooterLink(t(lang, "mail.unsubscribe_intro"),
+                                         t(lang, "mail.unsubscribe_label"), unsubscribe))
+    if deps.practice.privacy_url:
+        links_out.append(mail.FooterLink("", t(lang, "mail.privacy_label"),
+                                         deps.practice.privacy_url))
+    return tuple(links_out)
 
 
 def queue_to_contact(
@@ -80,16 +107,19 @@ def queue_to_contact(
     now: datetime,
     action: tuple[str, str] | None = None,
     with_unsubscribe: bool = True,
+    unsubscribe_channel: str = Channel.EMAIL,
     list_mail: bool = False,
     attachments: tuple[mail.Attachment, ...] = (),
 ) -> str:
     """Queue a message to a contact; unless told otherwise it carries the unsubscribe link.
 
     list_mail marks subscription mail (the welcome, a newsletter), which carries List-Id.
+    unsubscribe_channel is the channel the link opens on (its page shows every channel).
     """
     if contact.email is None:
         raise ValueError("contact has no email address")
-    url = links.unsubscribe_url(deps, contact.public_id) if with_unsubscribe else None
+    url = links.unsubscribe_url(deps, contact.public_id, unsubscribe_channel) \
+        if with_unsubscribe else None
     headers = unsubscribe_headers(deps, url) if url else {}
     if list_mail:
         headers.update(list_id_header(deps))
@@ -101,7 +131,8 @@ def queue_to_contact(
         paragraphs=paragraphs,
         action_label=action[0] if action else None,
         action_url=action[1] if action else None,
-        footer=_footer(deps, contact.language, url),
+        footer=_footer(deps, contact.language),
+        footer_links=_footer_links(deps, contact.language, url),
         headers=headers,
         attachments=attachments,
     )
@@ -153,8 +184,9 @@ def _confirmation(deps: Deps, to: str, details: Mapping[str, Any]) -> mail.Lette
         paragraphs=body.split("\n\n"),
         action_label=t(lang, "mail.confirm.button"),
         action_url=confirm_url,
+        footer=_footer(deps, lang),
         # Not on the register yet: there is nothing to unsubscribe from.
-        footer=_footer(deps, lang, None),
+        footer_links=_footer_links(deps, lang, None),
     )
 
 
@@ -216,9 +248,18 @@ def consent_receipt(session: Session, deps: Deps, contact: Contact, *,
 
     Mail is rendered when queued, so every attempt sends this very receipt.
     """
-    document = receipts.consent_receipt(rights.held_record(session, contact),
-                                        receipts.controller_of(deps.practice), created=now)
+    return _receipt_of(rights.held_record(session, contact), deps, now=now)
+
+
+def _receipt_of(record: Mapping[str, Any], deps: Deps, *, now: datetime) -> mail.Attachment:
+    document = receipts.consent_receipt(record, receipts.controller_of(deps.practice),
+                                        created=now)
     return mail.Attachment(receipts.FILENAME, receipts.MEDIA_TYPE, receipts.as_bytes(document))
+
+
+def _sms_chosen(record: Mapping[str, Any]) -> bool:
+    return any(sub["channel"] == Channel.SMS and sub["state"] in LIVE_STATES
+               for sub in record["subscriptions"])
 
 
 def queue_welcome(session: Session, deps: Deps, contact: Contact, *, key: str,
@@ -226,10 +267,15 @@ def queue_welcome(session: Session, deps: Deps, contact: Contact, *, key: str,
     """Queue the welcome message sent once a subscription starts, with the consent receipt."""
     lang = contact.language
     org = deps.practice.organization
-    body = t(lang, "mail.welcome.body", name=_greeting_name(contact.name), org=org,
-             address=contact.email)
+    paragraphs = t(lang, "mail.welcome.body", name=_greeting_name(contact.name), org=org,
+                   address=contact.email).split("\n\n")
+    # One read of the record serves the receipt and the SMS line.
+    record = rights.held_record(session, contact)
+    if contact.phone and _sms_chosen(record):
+        # Said before the last paragraph, which tells how to leave.
+        paragraphs.insert(-1, t(lang, "mail.welcome.sms", phone=contact.phone))
     return queue_to_contact(
         session, deps, contact, key=key, subject=t(lang, "mail.welcome.subject", org=org),
-        paragraphs=body.split("\n\n"), now=now, list_mail=True,
-        attachments=(consent_receipt(session, deps, contact, now=now),),
+        paragraphs=paragraphs, now=now, list_mail=True,
+        attachments=(_receipt_of(record, deps, now=now),),
     )

@@ -53,6 +53,14 @@ class Attachment(NamedTuple):
     content: bytes
 
 
+class FooterLink(NamedTuple):
+    """A link at a message's foot: a short labelled link in HTML, the whole URL in the text."""
+
+    lead: str
+    label: str
+    url: str
+
+
 @dataclass(frozen=True)
 class Letter:
     """One message to one person, before rendering."""
@@ -65,6 +73,7 @@ class Letter:
     action_label: str | None = None
     action_url: str | None = None
     footer: list[str] = field(default_factory=list)
+    footer_links: tuple[FooterLink, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
 
@@ -133,13 +142,22 @@ def _html(letter: Letter) -> str:
             )
         else:
             parts.append("<p>" + esc(paragraph).replace("\n", "<br>") + "</p>")
-    if letter.footer:
+    if letter.footer or letter.footer_links:
         parts.append('<hr><p style="font-size:.85em;color:#555">')
         for line in letter.footer:
             parts.append(_linkify(line) + "<br>")
+        for link in letter.footer_links:
+            lead = f"{esc(link.lead)} " if link.lead else ""
+            parts.append(f'{lead}<a href="{esc(link.url)}">{esc(link.label)}</a><br>')
         parts.append("</p>")
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _text_link(link: FooterLink) -> str:
+    # On a line of its own in angle brackets (RFC 3986, appendix C): a phone wraps it whole and
+    # mail readers take the brackets as its ends, not a part of it.
+    return f"{link.lead} {link.label}:".lstrip() + f"\n<{link.url}>"
 
 
 def _linkify(line: str) -> str:
@@ -178,8 +196,8 @@ def render(letter: Letter, *, sender: str, sender_name: str, message_id: str,
         else:
             message[name] = value
     text = "\n\n".join(letter.paragraphs)
-    if letter.footer:
-        text += "\n\n-- \n" + "\n".join(letter.footer)
+    if letter.footer or letter.footer_links:
+        text += "\n\n-- \n" + "\n".join([*letter.footer, *map(_text_link, letter.footer_links)])
     message.set_content(text + "\n")
     message.add_alternative(_html(letter), subtype="html")
     for attachment in letter.attachments:

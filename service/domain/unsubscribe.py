@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -49,6 +49,9 @@ class UnsubscribeView:
     language: str
     subscribed: bool
     other_channels: tuple[str, ...]
+    # Every channel still sending to the person, with its masked address, for the page to offer
+    # a stop for each; left out of ==, which compares what the link itself is about.
+    active: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class WithdrawalOutcome:
     changed: tuple[str, ...]
     other_channels: tuple[str, ...]
     undo_token: str | None
+    active: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,21 @@ def _others(subs: Mapping[str, Subscription], channel: str) -> tuple[str, ...]:
     return tuple(ch for ch in CHANNELS if ch != channel and _active(subs, ch))
 
 
+def _still_sending(contact: Contact, subs: Mapping[str, Subscription]
+                   ) -> tuple[tuple[str, str], ...]:
+    return tuple((ch, _masked(contact, ch)) for ch in CHANNELS if _active(subs, ch))
+
+
+def _chosen(link: UnsubscribeLink, channel: str | None) -> str:
+    """Return the channel the person chose on the link's page, else the link's own."""
+    if channel is None or channel == link.channel:
+        return link.channel
+    if channel not in CHANNELS:
+        raise InvalidInput([FieldProblem("channel", "must be email or sms")])
+    # The link proves the person; every channel of theirs is theirs to stop.
+    return channel
+
+
 def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView:
     """Describe what the link would withdraw, changing nothing."""
     link = links.read(deps, UnsubscribeLink, token)
@@ -107,6 +126,7 @@ def view_unsubscribe(uow: UnitOfWork, deps: Deps, token: str) -> UnsubscribeView
             language=contact.language,
             subscribed=_active(subs, channel),
             other_channels=_others(subs, channel),
+            active=_still_sending(contact, subs),
         )
 
 
@@ -163,11 +183,11 @@ def _undo_token(deps: Deps, contact: Contact, event_ids: list[int]) -> str | Non
 
 def withdraw_by_link(
     uow: UnitOfWork, deps: Deps, token: str, context: RequestContext, *,
-    one_click: bool, every_channel: bool = False,
+    one_click: bool, every_channel: bool = False, channel: str | None = None,
 ) -> WithdrawalOutcome:
-    """Withdraw the link's channel (or every channel) at once; a repeat changes nothing."""
+    """Withdraw the link's channel, another the person chose, or all; a repeat does nothing."""
     link = links.read(deps, UnsubscribeLink, token)
-    channel = link.channel
+    channel = _chosen(link, channel)
     now = deps.clock.now()
     method = Method.ONE_CLICK if one_click else Method.UNSUBSCRIBE_PAGE
     with uow:
@@ -185,7 +205,10 @@ def withdraw_by_link(
             language=contact.language,
             changed=tuple(e.channel for e in events),
             other_channels=_others(subs, channel),
-            undo_token=_undo_token(deps, contact, _undoable(subs, now)),
+            # A mail client's one-click shows no page: no undo link is signed for it.
+            undo_token=None if one_click else _undo_token(deps, contact,
+                                                          _undoable(subs, now)),
+            active=_still_sending(contact, subs),
         )
         uow.commit()
     return outcome
@@ -205,7 +228,8 @@ def parse_reason(code: str | None, text: str | None) -> tuple[str, str | None]:
 
 
 def give_reason(
-    uow: UnitOfWork, deps: Deps, token: str, code: str | None, text: str | None
+    uow: UnitOfWork, deps: Deps, token: str, code: str | None, text: str | None,
+    channel: str | None = None,
 ) -> str:
     """Keep the person's reason with the evidence of their withdrawal; return their language.
 
@@ -213,12 +237,13 @@ def give_reason(
     "I never signed up" also flags the record for staff to check (a mistyped address).
     """
     link = links.read(deps, UnsubscribeLink, token)
+    stopped = _chosen(link, channel)
     chosen, detail = parse_reason(code, text)
     now = deps.clock.now()
     with uow:
         session = uow.session
         contact = linked_contact(session, link.contact_id, lock=True)
-        sub = ledger.subscription(session, contact, link.channel, lock=True)
+        sub = ledger.subscription(session, contact, stopped, lock=True)
         if (sub is None or sub.state != SubscriptionState.UNSUBSCRIBED.value
                 or sub.method not in LINK_METHODS or sub.last_event_id is None):
             # Only the person's own withdrawal through the link takes a reason.
@@ -286,8 +311,11 @@ def undo_withdrawal(
 def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> bool:
     """Mail the unsubscribe link to an address on the register; silently do nothing otherwise.
 
-    The caller answers the same either way, so the page tells nobody who is on the list; the
-    return value (whether a message was queued) is only for making both answers last as long.
+    Whoever is sent anything at all gets it, an address whose own consent is withdrawn but whose
+    text messages go on too: the link opens on the channel still sending, and its page stops
+    every channel. The link goes only to the address on file, never elsewhere. The caller
+    answers the same either way, so the page tells nobody who is on the list; the return value
+    (whether a message was queued) is only for making both answers last as long.
     """
     address = parse_email(raw_email or "")
     now = deps.clock.now()
@@ -296,12 +324,14 @@ def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> bool:
         contact = ledger.find_contact_by_email(session, address.key)
         if contact is None or contact.email is None or contact.email_undeliverable_at:
             return False
-        sub = ledger.subscription(session, contact, Channel.EMAIL.value)
-        if sub is None or sub.state != SubscriptionState.SUBSCRIBED.value:
+        subs = ledger.subscriptions_of(session, contact)
+        sending = [ch for ch in CHANNELS if subs.get(ch) is not None
+                   and subs[ch].state == SubscriptionState.SUBSCRIBED.value]
+        if not sending:
             return False
         lang = contact.language
         org = deps.practice.organization
-        url = links.unsubscribe_url(deps, contact.public_id)
+        url = links.unsubscribe_url(deps, contact.public_id, sending[0])
         window = int(now.timestamp()) // LINK_MAIL_WINDOW_SECONDS
         letters.queue_to_contact(
             session, deps, contact,
@@ -310,7 +340,7 @@ def send_my_link(uow: UnitOfWork, deps: Deps, raw_email: str | None) -> bool:
             subject=t(lang, "mail.link.subject", org=org),
             paragraphs=t(lang, "mail.link.body", org=org, link=url).split("\n\n"),
             now=now,
-            action=(t(lang, "mail.link.button"), url),
+            action=(t(lang, "mail.link.button"), url), unsubscribe_channel=sending[0],
         )
         uow.commit()
     return True

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
+import time
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from babel.dates import format_timedelta
 from flask import Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from service.domain.i18n import has, t
+from service.domain.i18n import LOCALES, has, t
 from service.domain.languages import LANGUAGES
 from service.domain.normalize import FieldProblem, InvalidInput
 from service.settings import Settings
+from service.web.extensions import limiter
 
 HTTP_MESSAGES = {
     400: "the request could not be read",
@@ -61,12 +66,38 @@ def problem(status: int, code: str, message_key: str | None = None, *,
         if fields:
             body["fields"] = fields
         return jsonify(body), status
+    if status == 429:
+        return render_template(
+            "message.html", lang=lang, title=t(lang, "error.rate_limited_title"),
+            text=t(lang, "error.rate_limited_wait", wait=wait_words(lang)), fields={},
+        ), status
+    if status == 404:
+        return render_template(
+            "message.html", lang=lang, title=t(lang, "error.not_found_title"),
+            text=t(lang, "error.not_found"), fields={},
+            link=(f"/subscribe?lang={lang}", t(lang, "link.to_form")),
+        ), status
     title = t(lang, "error.title") if fields else t(lang, "error.generic_title")
-    page_text = t(lang, message_key) if message_key and message is None else text
+    if message_key and message is None:
+        page_text = t(lang, message_key)
+    elif status in HTTP_MESSAGES:
+        # Their English words are for programs; a page speaks the page's language only.
+        page_text = t(lang, "error.http")
+    else:
+        page_text = text
     return render_template(
         "message.html", lang=lang, title=title, text=page_text, fields=fields or {},
         back=t(lang, "error.back") if fields else None,
     ), status
+
+
+def wait_words(lang: str) -> str:
+    """Say how long until the breached rate limit's window ends: "5 minuuttia", "1 hour"."""
+    breached = limiter.current_limit
+    seconds = breached.window.reset_time - time.time() if breached is not None else 60
+    minutes = max(1, math.ceil(seconds / 60))
+    return format_timedelta(timedelta(minutes=minutes), granularity="minute", threshold=10,
+                            locale=LOCALES.get(lang, LOCALES["fi"]))
 
 
 def invalid_input(exc: InvalidInput) -> Any:
@@ -80,9 +111,13 @@ def invalid_input(exc: InvalidInput) -> Any:
     lang = getattr(g, "language", "fi")
     shown: dict[str, str] = {}
     for p in exc.problems:
-        label = t(lang, f"field.{p.field}") if has(f"field.{p.field}") else p.field
-        shown.setdefault(label, problem_words(lang, p))
+        shown.setdefault(field_label(lang, p.field), problem_words(lang, p))
     return problem(422, "invalid_input", message=t(lang, "error.fix"), fields=shown)
+
+
+def field_label(lang: str, field: str) -> str:
+    """Name a field in lang when the catalogue has it, else by its code."""
+    return t(lang, f"field.{field}") if has(f"field.{field}") else field
 
 
 def problem_words(lang: str, p: FieldProblem) -> str:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
-from service.domain import ledger, optin
+from service.domain import ledger, links, optin
+from service.domain.channels import Channel
 from service.domain.i18n import t
 from service.domain.languages import LANGUAGES
+from service.domain.links import ConfirmLink
+from service.domain.normalize import FieldProblem, InvalidInput
 from service.web import answers, pacing
 from service.web.current import container, language, read_fields, request_context, settings
 from service.web.extensions import limiter
@@ -18,6 +22,9 @@ from service.web.extensions import limiter
 HONEYPOT = "website"
 
 bp = Blueprint("public", __name__)
+# The form's element each field's problem points at (the summary links to it).
+FIELD_IDS = {"email": "email", "name": "name", "phone": "phone", "channels": "channel-email",
+             "consent": "consent"}
 
 
 def optin_rate_limit() -> str:
@@ -28,16 +35,37 @@ def optin_rate_limit() -> str:
 @bp.get("/subscribe")
 def subscribe_form() -> Any:
     """Show the hosted opt-in form."""
-    lang = language()
+    return form_page(language(), next_url=request.args.get("next"))
+
+
+def form_page(lang: str, *, next_url: str | None, typed: Mapping[str, Any] | None = None,
+              problems: Sequence[FieldProblem] = ()) -> str:
+    """Draw the opt-in form: empty, or again with what was typed and each problem by its field."""
     with container().uow() as uow:
         notice = ledger.resolve_notice(uow.session, None, lang)
         text = ledger.notice_text(uow.session, notice)
+    errors: dict[str, str] = {}
+    for p in problems:
+        errors.setdefault(p.field, answers.problem_words(lang, p))
+    summary = [(FIELD_IDS.get(name), answers.field_label(lang, name), words)
+               for name, words in errors.items()]
+    typed = typed or {}
+    channels = typed.get("channels", [Channel.EMAIL.value] if not problems else [])
     return render_template(
         "subscribe.html", lang=lang, t=t, notice=notice, notice_text=text,
         org=settings().organization, privacy_url=settings().privacy_url,
-        next=answers.trusted_next(request.args.get("next"), settings()),
-        honeypot=HONEYPOT,
+        next=answers.trusted_next(next_url, settings()), honeypot=HONEYPOT,
+        typed={k: v for k, v in typed.items() if isinstance(v, str)},
+        channels=channels if isinstance(channels, list) else [channels],
+        errors=errors, summary=summary, back=back_url(lang, next_url) if problems else None,
     )
+
+
+def back_url(lang: str, next_url: str | None) -> str:
+    """Return where "go back" leads: the practice's page the form came from, else a fresh form."""
+    came_from = answers.trusted_next(next_url, settings()) \
+        or answers.trusted_next(request.referrer, settings())
+    return came_from or url_for("public.subscribe_form", lang=lang)
 
 
 @bp.route("/api/v1/subscribe", methods=["OPTIONS"])
@@ -64,12 +92,23 @@ def subscribe() -> Any:
     configured = settings()
     fields = read_fields()
     lang = fields.get("language") if isinstance(fields.get("language"), str) else None
+    sms_chosen = False
     if HONEYPOT in fields and str(fields[HONEYPOT]).strip():
         outcome = optin.OptInOutcome("pending" if configured.double_opt_in else "subscribed",
                                      recorded=False)
     else:
-        form = optin.parse_opt_in(fields, default_language=configured.default_language)
+        try:
+            form = optin.parse_opt_in(fields, default_language=configured.default_language)
+        except InvalidInput as exc:
+            if answers.wants_json():
+                raise
+            # A person posting the form gets it back, not a dead end (JSON callers get 422).
+            page_lang = lang if lang in LANGUAGES else language()
+            next_field = fields.get("next")
+            return form_page(page_lang, next_url=next_field if isinstance(next_field, str)
+                             else None, typed=fields, problems=exc.problems), 422
         lang = form.language
+        sms_chosen = Channel.SMS.value in form.channels
         outcome = optin.request_opt_in(
             container().uow(), container().deps, form, request_context()
         )
@@ -85,6 +124,7 @@ def subscribe() -> Any:
     return render_template(
         "message.html", lang=page_lang, title=t(page_lang, "thanks.title"),
         text=t(page_lang, f"thanks.{outcome.status}"), fields={},
+        more=t(page_lang, "confirm.sms") if sms_chosen else None,
     ), 202
 
 
@@ -94,13 +134,24 @@ def confirm_page(token: str) -> Any:
     view = optin.view_confirmation(container().uow(), container().deps, token)
     lang = view.language
     if view.already_confirmed:
-        return render_template(
-            "message.html", lang=lang, title=t(lang, "confirm.done_title"),
-            text=t(lang, "confirm.done", org=settings().organization), fields={},
-        )
+        return confirmed_page(lang, token)
     return render_template(
         "confirm.html", lang=lang, t=t, address=view.masked_address,
-        org=settings().organization,
+        org=settings().organization, sms=sms_in(token),
+    )
+
+
+def sms_in(token: str) -> bool:
+    """Tell whether the opt-in this (already checked) link confirms asked for text messages."""
+    return Channel.SMS.value in links.read(container().deps, ConfirmLink, token).channels
+
+
+def confirmed_page(lang: str, token: str) -> str:
+    """Say the subscription is confirmed, naming text messages when they were chosen."""
+    return render_template(
+        "message.html", lang=lang, title=t(lang, "confirm.done_title"),
+        text=t(lang, "confirm.done", org=settings().organization), fields={},
+        more=t(lang, "confirm.sms") if sms_in(token) else None,
     )
 
 
@@ -111,9 +162,5 @@ def confirm(token: str) -> Any:
                                 request_context())
     if answers.wants_json():
         return jsonify({"status": "subscribed"})
-    lang = view.language
-    return render_template(
-        "message.html", lang=lang, title=t(lang, "confirm.done_title"),
-        text=t(lang, "confirm.done", org=settings().organization), fields={},
-    )
+    return confirmed_page(view.language, token)
 

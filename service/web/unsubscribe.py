@@ -62,8 +62,11 @@ def receipt(token: str) -> Any:
 def withdraw(token: str) -> Any:
     """Withdraw at once (the button or an RFC 8058 one-click) and answer 200, no redirect."""
     one_click = is_one_click()
+    # The page's buttons name a channel; a mail client's one-click stops the link's own.
+    chosen = None if one_click else request.form.get("channel") or None
     outcome = unsubscribe.withdraw_by_link(
         container().uow(), container().deps, token, request_context(), one_click=one_click,
+        channel=chosen,
     )
     if one_click and not answers.wants_json():
         # A mail client's POST: RFC 8058 asks for a 2xx and nobody reads the body, so the
@@ -91,11 +94,10 @@ def answer_withdrawn(
     if answers.wants_json():
         return jsonify({"status": "unsubscribed", "channel": outcome.channel})
     lang = outcome.language
-    others = ", ".join(channel_name(lang, c) for c in outcome.other_channels)
     return render_template(
         "unsubscribed.html", lang=lang, t=t, org=settings().organization, outcome=outcome,
-        token=token, channel=channel_name(lang, outcome.channel), others=others,
-        everything=everything, reasons=unsubscribe.REASONS,
+        token=token, channel=channel_name(lang, outcome.channel), everything=everything,
+        reasons=unsubscribe.REASONS,
     )
 
 
@@ -106,6 +108,7 @@ def reason(token: str) -> Any:
     lang = unsubscribe.give_reason(
         container().uow(), container().deps, token,
         request.form.get("reason"), request.form.get("text"),
+        channel=request.form.get("channel") or None,
     )
     return render_template(
         "message.html", lang=lang, title=t(lang, "unsubscribe.done_title"),

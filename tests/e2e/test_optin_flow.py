@@ -106,3 +106,49 @@ def test_opt_in_over_http_is_confirmed_through_the_eml_outbox(
         return email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
 
     _optin_and_confirm(live_server.url, newest_eml, container)
+
+
+def _html_part(message: Any) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()
+
+
+def test_the_welcome_says_what_comes_how_often_how_to_leave_and_who_sends_it(
+    settings: Any, clock: Any, smtp_sink: Any
+) -> None:
+    from service.web import create_app
+    from tests.conftest import LiveServer
+
+    container = make_container(settings, clock, smtp_url=smtp_sink.url,
+                               mail_from="uutiskirje@klinikka.example.fi",
+                               organization="Kiropraktikko Virtanen")
+    server = LiveServer(create_app(container=container))
+    try:
+        assert requests.post(f"{server.url}/api/v1/subscribe", json={
+            "email": "maija@example.fi", "phone": "040 123 4567", "channels": ["email", "sms"],
+            "consent": True, "language": "fi"}, timeout=10).status_code == 202
+        container.worker().drain()
+        path = CONFIRM_LINK.search(_text_part(smtp_sink.wait_for(1)[0]))
+        assert path
+        asked = requests.get(f"{server.url}{path.group(1)}", timeout=10).text
+        assert "Uutiskirjeen lähettää Kiropraktikko Virtanen." in asked
+        assert "Valitsit myös tekstiviestit." in asked
+        done = requests.post(f"{server.url}{path.group(1)}", timeout=10).text
+        assert "jonka lähettää Kiropraktikko Virtanen" in done
+        assert "Valitsit myös tekstiviestit." in done
+        container.worker().drain()
+        welcome = smtp_sink.wait_for(2)[1]
+    finally:
+        server.stop()
+        container.close()
+    text = _text_part(welcome).replace("\r\n", "\n")
+    assert "Kiropraktikko Virtanen lähettää jatkossa uutiskirjeensä" in text
+    assert "enintään kaksi kertaa kuukaudessa" in text
+    assert "saat lyhyitä viestejä numeroon +358401234567" in text
+    assert "Voit perua tilauksen milloin tahansa" in text
+    footer = text.split("\n-- \n", 1)[1].splitlines()
+    assert footer[:3] == ["Kiropraktikko Virtanen", "Kauppakatu 1, 40100 Jyväskylä",
+                          "Ota yhteyttä: uutiskirje@klinikka.example.fi"]
+    assert footer[3] == "Et halua enää viestejä? Peru tilaus:"
+    assert re.fullmatch(r"<https://consent\.example\.fi/unsubscribe/[\w.\-]+>", footer[4])
+    assert re.search(r'<a href="https://consent\.example\.fi/unsubscribe/[\w.\-]+">Peru tilaus</a>',
+                     _html_part(welcome))

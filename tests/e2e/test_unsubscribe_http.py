@@ -193,14 +193,28 @@ def test_the_reason_is_stored_with_the_withdrawal(client: Any, container: Any) -
     assert events(container)[-1].kind == "withdrawn"
 
 
-def test_leaving_every_channel_from_the_answer_page(client: Any, container: Any) -> None:
+def test_leaving_every_channel_from_the_link_page(client: Any, container: Any) -> None:
+    pid = subscribe(container, "maija@example.fi", channels=("email", "sms"),
+                    phone="+358401234567")
+    path = unsubscribe_path(container, pid)
+    assert f"{path}/all" in client.get(path).text
+    assert states(container)[(pid, "sms")] == "subscribed"
+    assert client.post(path + "/all").status_code == 200
+    assert states(container)[(pid, "email")] == states(container)[(pid, "sms")] == "unsubscribed"
+
+
+def test_the_answer_page_stops_the_text_messages_still_sent(client: Any,
+                                                             container: Any) -> None:
     pid = subscribe(container, "maija@example.fi", channels=("email", "sms"),
                     phone="+358401234567")
     path = unsubscribe_path(container, pid)
     answer = client.post(path)
-    assert f"{path}/all" in answer.text
+    assert "Saat meiltä vielä" in answer.text
+    assert "Tekstiviestejä numeroon +358 *** **67" in answer.text
+    assert '<input type="hidden" name="channel" value="sms">' in answer.text
     assert states(container)[(pid, "sms")] == "subscribed"
-    assert client.post(path + "/all").status_code == 200
+    stopped = client.post(path, data={"channel": "sms"})
+    assert "Tekstiviestejä numeroon" not in stopped.text
     assert states(container)[(pid, "sms")] == "unsubscribed"
 
 

@@ -150,3 +150,50 @@ def test_content_language_is_said_once_for_the_whole_message() -> None:
     _raw, message = rendered(language="fi")
     assert message["Content-Language"] == "fi"
     assert _part_languages(message) == [None, None]
+
+
+LINK = "https://consent.example.fi/unsubscribe/eyJjIjoiM2YwYyIsImNoIjoiZW1haWwifQ.Zk9x-1_aQ"
+
+
+def footed(practice_deps: Deps, language: str = "fi") -> EmailMessage:
+    letter = mail.Letter(
+        to="maija@example.fi", to_name=None, language=language, subject="Tervetuloa",
+        paragraphs=["Hei!"], footer=letters._footer(practice_deps, language),
+        footer_links=letters._footer_links(practice_deps, language, LINK))
+    raw = mail.render(letter, sender="uutiskirje@klinikka.example.fi", sender_name="Testi",
+                      message_id="<x@y.fi>", date=NOW)
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",))
+    page = message.get_body(preferencelist=("html",))
+    assert text is not None and page is not None
+    return text.get_content().replace("\r\n", "\n"), page.get_content()
+
+
+def test_the_unsubscribe_link_is_a_short_labelled_link_and_a_whole_url_in_the_text() -> None:
+    text, page = parts(footed(deps()))
+    assert f'Et halua enää viestejä? <a href="{LINK}">Peru tilaus</a>' in page
+    assert f">{LINK}<" not in page, "no raw URL running off a phone screen"
+    # Its own line, in angle brackets (RFC 3986, appendix C): nothing glued to its ends.
+    assert f"Et halua enää viestejä? Peru tilaus:\n<{LINK}>" in text
+
+
+def test_the_footer_says_who_sends_the_mail_and_how_to_reach_them() -> None:
+    practice = deps("Kiropraktikko Virtanen").practice
+    located = Deps(clock=FakeClock(), tokens=TokenService(["k" * 20], FakeClock()),
+                   practice=type(practice)(**{
+                       **practice.__dict__, "organization_address": "Kauppakatu 1, Jyväskylä",
+                       "privacy_url": "https://virtanen.example.fi/tietosuoja"}))
+    text, page = parts(footed(located, "sv"))
+    footer = text.split("\n-- \n", 1)[1]
+    assert footer.splitlines()[:3] == ["Kiropraktikko Virtanen", "Kauppakatu 1, Jyväskylä",
+                                       "Kontakta oss: uutiskirje@klinikka.example.fi"]
+    assert "Dataskyddsbeskrivning:\n<https://virtanen.example.fi/tietosuoja>" in text
+    assert '<a href="https://virtanen.example.fi/tietosuoja">Dataskyddsbeskrivning</a>' in page
+
+
+def test_a_no_reply_sender_is_not_offered_as_a_way_to_reach_the_practice() -> None:
+    text, _ = parts(footed(deps(mail_from="noreply@klinikka.example.fi")))
+    assert "Ota yhteyttä" not in text
