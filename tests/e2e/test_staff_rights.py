@@ -296,11 +296,14 @@ def test_export_holds_contact_subscriptions_events_with_notice_texts_and_audit(
     assert all(e["notice_text"] and e["evidence"]["note"] == "asked at the desk"
                for e in data["consent_events"])
     assert {"consent.verbal", "contact.export"} <= {a["action"] for a in data["audit_entries"]}
-    rows = list(csv.reader(io.StringIO(client.get(
-        f"/staff/contacts/{public_id}/export.csv").get_data(as_text=True))))
-    assert rows[0] == ["section", "item", "field", "value"]
-    assert ["contact", "", "email", "Maija@Example.fi"] in rows
-    assert any(r[0] == "consent_events" and r[2] == "notice_text" and r[3] for r in rows)
+    # The CSV is for people: Finnish words, and a byte order mark so Excel reads ä and ö.
+    text = client.get(f"/staff/contacts/{public_id}/export.csv").get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert rows[0] == ["Osio", "Rivi", "Kenttä", "Arvo"]
+    assert ["Yhteystiedot", "", "Sähköposti", "Maija@Example.fi"] in rows
+    assert any(r[0] == "Suostumustapahtumat" and r[2] == "Suostumusteksti" and r[3]
+               for r in rows)
 
 
 def test_every_audited_staff_action_leaves_exactly_one_audit_row(client: Any,

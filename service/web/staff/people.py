@@ -158,8 +158,10 @@ def export(public_id: str, fmt: str) -> Any:
     """Download everything held on a person as JSON, CSV or JSON-LD (the export is logged)."""
     if fmt not in rights.EXPORT_FORMATS:
         abort(404)
+    # The CSV, which people open, in words of the page's language; JSON stays for programs.
     body = rights.export_contact(container().uow(), container().deps, public_id, me().actor,
-                                 ip=client_ip(), fmt=fmt)
+                                 ip=client_ip(), fmt=fmt,
+                                 language=lang() if fmt == "csv" else None)
     return Response(body, mimetype=rights.EXPORT_MEDIA_TYPES[fmt], headers={
         "Content-Disposition": f'attachment; filename="contact-{public_id}.{fmt}"'})
 
