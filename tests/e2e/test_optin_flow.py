@@ -142,7 +142,7 @@ def test_the_welcome_says_what_comes_how_often_how_to_leave_and_who_sends_it(
         container.close()
     text = _text_part(welcome).replace("\r\n", "\n")
     assert "Kiropraktikko Virtanen lähettää jatkossa uutiskirjeensä" in text
-    assert "enintään kaksi kertaa kuukaudessa" in text
+    assert "hyvinvointivinkeistä ja tarjouksista." in text
     assert "saat lyhyitä viestejä numeroon +358401234567" in text
     assert "Voit perua tilauksen milloin tahansa" in text
     footer = text.split("\n-- \n", 1)[1].splitlines()
