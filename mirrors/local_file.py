@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from openpyxl import Workbook, load_workbook
@@ -15,7 +15,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
-from mirrors.diff import Grid, compare, wanted_grid
+from mirrors.diff import Grid, compare, digest_grid, digest_wanted, wanted_grid
 from service.domain.ports import MirrorMisconfigured, MirrorReport, MirrorUnavailable
 
 DEFAULT_TITLE = "Markkinointirekisteri"
@@ -61,11 +61,16 @@ class LocalFileMirror:
             workbook.close()
 
     def apply(
-        self, header: Sequence[str], rows: Sequence[Sequence[str]], *, check_only: bool = False
+        self, header: Sequence[str], rows: Iterable[Sequence[str]], *, check_only: bool = False
     ) -> MirrorReport:
-        """Make the file show exactly header and rows (or only compare when check_only)."""
+        """Make the file show exactly header and rows (or only compare when check_only).
+
+        The register is held whole here: openpyxl builds the whole workbook in memory anyway,
+        and the local file is for small practices without a Google account.
+        """
         wanted = [[_cell_text(v) for v in row] for row in wanted_grid(header, rows)]
-        comparison = compare(wanted, self.read())
+        register = digest_wanted(wanted[0], wanted[1:])
+        comparison = compare(register, digest_grid(self.read(), register))
         report = MirrorReport(
             added=comparison.added,
             changed=comparison.changed,

@@ -1,8 +1,11 @@
 """The register as a Google Sheet tab, written through gspread by a service account.
 
-The pass reads the tab, compares it with the register and sends what differs; the requests
-are planned in mirrors.sheets_plans, sent by mirrors.sheets_client, and Google's failures are
-told as the port's exceptions by mirrors.sheets_errors.
+A full pass compares as a stream: it reads the register's rows once, keeping each row's key
+and digest, reads the tab in fixed row ranges the same way, and reads the register again only
+for the rows it must write, sending each values body as it fills, so its memory does not grow
+with the register. The requests are planned in mirrors.sheets_plans, sent by
+mirrors.sheets_client, and Google's failures are told as the port's exceptions by
+mirrors.sheets_errors.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import os
 import random as random_module
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,17 +28,26 @@ import requests
 from google.oauth2 import service_account
 from gspread.exceptions import APIError
 
-from mirrors.diff import Comparison, Grid, compare, trimmed, wanted_grid
+from mirrors.diff import (
+    Comparison,
+    GridDigest,
+    WantedGrid,
+    compare,
+    digest_wanted,
+    rewrites,
+    trimmed,
+)
 from mirrors.sheets_client import PinnedAuthRequest, RetryPolicy, SheetsHTTPClient
 from mirrors.sheets_errors import SheetTarget, google_failures, scrub
 from mirrors.sheets_plans import (
     MAX_REQUEST_BYTES,
     MAX_ROW_EDITS,
+    ValueWrites,
     cell_updates,
+    column_letters,
     plan_grid_changes,
     plan_row_changes,
     plan_tab,
-    plan_value_writes,
     quote_title,
 )
 from service.domain.ports import (
@@ -50,7 +62,46 @@ log = logging.getLogger(__name__)
 # Only the spreadsheets scope: the mirror never needs the whole of the account's Drive.
 SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
 LAYOUT_MAX_AGE = 600.0  # seconds a pass trusts what it last learned of the tab's layout
+# Rows read per request in a full pass: about 4 MB of JSON at the register's row size, so the
+# tab is never in memory whole, and 100,000 rows take 10 reads of Google's 60 a minute.
+TAB_READ_ROWS = 10_000
 METADATA_FIELDS = "sheets(properties(sheetId,title,index,gridProperties),protectedRanges)"
+
+
+class _Sender:
+    """Send a full pass's writes in order: structural changes first, then values as they fill.
+
+    When the values fit one body, it travels in the same request as the structural changes
+    (see GoogleSheetsMirror._send); otherwise each body is sent as soon as it is full.
+    """
+
+    def __init__(
+        self,
+        mirror: GoogleSheetsMirror,
+        http: SheetsHTTPClient,
+        sheet_id: int,
+        structural: list[dict[str, Any]],
+    ) -> None:
+        self._mirror = mirror
+        self._http = http
+        self._sheet_id = sheet_id
+        self._structural: list[dict[str, Any]] | None = structural  # None once sent
+
+    def body(self, body: dict[str, Any], last: bool) -> None:
+        """Send a full values body (after the structural changes, or with them if it is all)."""
+        if self._structural is not None:
+            structural, self._structural = self._structural, None
+            if last:
+                self._mirror._send(self._http, self._sheet_id, structural, [body])
+                return
+            self._mirror._send(self._http, self._sheet_id, structural, [])
+        self._http.values_batch_update(self._mirror.spreadsheet_id, body)
+
+    def finish(self) -> None:
+        """Send the structural changes if no values body carried them."""
+        if self._structural is not None:
+            self._mirror._send(self._http, self._sheet_id, self._structural, [])
+            self._structural = None
 
 
 @dataclass
@@ -81,6 +132,7 @@ class GoogleSheetsMirror:
         max_request_bytes: int = MAX_REQUEST_BYTES,
         layout_max_age: float = LAYOUT_MAX_AGE,
         monotonic: Callable[[], float] = time.monotonic,
+        read_rows: int = TAB_READ_ROWS,
     ) -> None:
         self.credentials_file = Path(credentials_file)
         self.spreadsheet_id = spreadsheet_id
@@ -89,6 +141,7 @@ class GoogleSheetsMirror:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.max_request_bytes = max_request_bytes
+        self.read_rows = read_rows
         self._sleep = sleep
         self._random = random
         self._http: SheetsHTTPClient | None = None
@@ -201,22 +254,26 @@ class GoogleSheetsMirror:
                 return candidate
 
     def apply(
-        self, header: Sequence[str], rows: Sequence[Sequence[str]], *, check_only: bool = False
+        self, header: Sequence[str], rows: Iterable[Sequence[str]], *, check_only: bool = False
     ) -> MirrorReport:
-        """Make the tab show exactly header and rows (or only compare when check_only)."""
-        wanted = wanted_grid(header, rows)
+        """Make the tab show exactly header and rows (or only compare when check_only).
+
+        rows is read twice at most: once to compare (keys and digests kept, not rows), and again
+        only when rows must be written, then each written as its body fills.
+        """
+        wanted = digest_wanted(header, rows)
         http = self._connect()
         sent_before = http.requests_sent
         with self._google_failures():
             try:
-                comparison, repaired = self._pass(http, wanted, check_only)
+                comparison, repaired = self._pass(http, header, rows, wanted, check_only)
             except APIError as err:
                 if err.response.status_code != 400 or not self._trusted_layout:
                     raise
                 # The tab changed since its layout was last read (resized or rows deleted by
                 # hand, or another writer): read everything afresh and try once more.
                 self._layout = None
-                comparison, repaired = self._pass(http, wanted, check_only)
+                comparison, repaired = self._pass(http, header, rows, wanted, check_only)
         return MirrorReport(
             added=comparison.added,
             changed=comparison.changed,
@@ -225,30 +282,65 @@ class GoogleSheetsMirror:
             repaired_layout=repaired,
         )
 
-    def _read_values(self, http: SheetsHTTPClient, title: str) -> Grid:
-        answer = http.values_get(
-            self.spreadsheet_id,
-            quote_title(title),
-            params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
-        )
-        return [[str(v) for v in row] for row in answer.get("values", [])]
+    def _read_tab(
+        self,
+        http: SheetsHTTPClient,
+        title: str,
+        grid_rows: int,
+        grid_columns: int,
+        wanted: WantedGrid,
+    ) -> GridDigest:
+        """Read the tab's values in fixed row ranges, keeping each row's key and digest only.
+
+        Once a range comes back short (Sheets leaves out trailing blank rows), or the next
+        would reach the grid's end, one last range runs to the end of the grid: rows a person
+        added there since the layout was read are seen too, and blank rows cost no request.
+        """
+        tab = GridDigest(wanted.index)
+        quoted = quote_title(title)
+        first = 1
+        while True:
+            last = first + self.read_rows - 1
+            to_the_end = last >= grid_rows
+            cells = f"A{first}:{column_letters(max(grid_columns, 1))}" if to_the_end else \
+                f"{first}:{last}"
+            answer = http.values_get(
+                self.spreadsheet_id,
+                f"{quoted}!{cells}",
+                params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
+            )
+            values = answer.get("values", [])
+            for offset, row in enumerate(values):
+                tab.put(first - 1 + offset, [str(v) for v in row])
+            if to_the_end:
+                return tab.finish()
+            first = last + 1
+            if len(values) < self.read_rows:
+                grid_rows = first  # only the rest of the grid, in one range, is left to read
 
     def _pass(
-        self, http: SheetsHTTPClient, wanted: Grid, check_only: bool
+        self,
+        http: SheetsHTTPClient,
+        header: Sequence[str],
+        rows: Iterable[Sequence[str]],
+        wanted: WantedGrid,
+        check_only: bool,
     ) -> tuple[Comparison, bool]:
         """Read the tab (and its layout when not known lately), then write what differs."""
         layout = self._layout
         self._trusted_layout = False
         if layout is not None and (
             self._monotonic() - layout.learned_at > self.layout_max_age
-            or layout.column_count < len(wanted[0])
+            or layout.column_count < wanted.width
         ):
             layout = None
-        current: Grid | None = None
+        current: GridDigest | None = None
         if layout is not None:
             self._trusted_layout = True
             try:
-                current = self._read_values(http, layout.title)
+                current = self._read_tab(
+                    http, layout.title, layout.row_count, layout.column_count, wanted
+                )
             except APIError as err:
                 if err.response.status_code != 400:
                     raise
@@ -263,13 +355,17 @@ class GoogleSheetsMirror:
             tab = plan_tab(
                 metadata,
                 self.worksheet_title,
-                len(wanted),
-                len(wanted[0]),
+                1 + len(wanted.digests),
+                wanted.width,
                 self._email,
                 self._new_sheet_id,
             )
             tab_requests = tab.requests
-            current = [] if tab.read_title is None else self._read_values(http, tab.read_title)
+            current = (
+                GridDigest(wanted.index)
+                if tab.read_title is None
+                else self._read_tab(http, tab.read_title, tab.read_rows, tab.read_columns, wanted)
+            )
             layout = _Layout(
                 title=self.worksheet_title,
                 sheet_id=tab.sheet_id,
@@ -286,14 +382,46 @@ class GoogleSheetsMirror:
                 http.batch_update(self.spreadsheet_id, {"requests": tab_requests})
             self._layout = layout
             return comparison, repaired
+        layout.row_count = self._write(http, layout, tab_requests, header, rows, wanted, current)
+        self._layout = layout
+        return comparison, repaired
+
+    def _write(
+        self,
+        http: SheetsHTTPClient,
+        layout: _Layout,
+        tab_requests: list[dict[str, Any]],
+        header: Sequence[str],
+        rows: Iterable[Sequence[str]],
+        wanted: WantedGrid,
+        current: GridDigest,
+    ) -> int:
+        """Move rows, then write those that differ, reading them again; return the row count."""
         grid_requests, projected, row_count = plan_grid_changes(
             layout.sheet_id, layout.row_count, wanted, current
         )
-        bodies = plan_value_writes(self.worksheet_title, wanted, projected, self.max_request_bytes)
-        self._send(http, layout.sheet_id, tab_requests + grid_requests, bodies)
-        layout.row_count = row_count
-        self._layout = layout
-        return comparison, repaired
+        todo = rewrites(wanted, current.header, projected)
+        width = max(wanted.width, current.widest)
+        sender = _Sender(self, http, layout.sheet_id, tab_requests + grid_requests)
+        writes = ValueWrites(self.worksheet_title, width, sender.body, self.max_request_bytes)
+        if todo.header:
+            writes.add(0, header)
+        remaining = todo.rows.count(1)
+        if remaining:
+            for row in rows:
+                at = wanted.index.get(row[0]) if row else None
+                # A contact who joined since the first read is left to the pass its change
+                # queued; one who left keeps the place planned for them until then.
+                if at is not None and todo.rows[at]:
+                    writes.add(at + 1, row)
+                    remaining -= 1
+                    if not remaining:
+                        break
+        for index in todo.blanks:
+            writes.add(index, [])
+        writes.finish()
+        sender.finish()
+        return row_count
 
     def _send(
         self,

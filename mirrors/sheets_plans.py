@@ -1,7 +1,7 @@
 """Pure planners of Sheets API requests: what to send so that the tab shows the register.
 
 Nothing here talks to Google: each function turns what a pass read (the spreadsheet's
-metadata, the tab's values, the register's rows) into request bodies.
+metadata, the digests of the tab's rows, the register's rows) into request bodies.
 """
 
 from __future__ import annotations
@@ -13,12 +13,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mirrors.diff import Grid, row_edits, trimmed, wanted_grid
+from mirrors.diff import (
+    Grid,
+    GridDigest,
+    WantedGrid,
+    digest_grid,
+    digest_wanted,
+    rewrites,
+    row_edits,
+    wanted_grid,
+)
 from service.domain.ports import RowChange
 
 # Marks the protection this service adds, so a pass can tell its own from a person's.
 PROTECTION_DESCRIPTION = "consent-register: this tab is a copy of the register and is overwritten"
 MAX_REQUEST_BYTES = 2_000_000  # Google's recommended ceiling for one request's payload
+ENTRY_BYTES = 128  # a range's own JSON beside its rows
 ROW_HEADROOM = 500  # rows added beyond what is needed, so each new contact does not resize the grid
 MIN_NEW_TAB_ROWS = 1000
 MIN_NEW_TAB_COLUMNS = 26
@@ -38,79 +48,97 @@ def column_letters(count: int) -> str:
     return letters
 
 
+class ValueWrites:
+    """Gather rows written whole at their places into values:batchUpdate bodies.
+
+    Rows come in ascending order; adjacent rows share one range. A body is handed to `ready`
+    as soon as the next row would take it past max_bytes (with `last` false: more follow), so
+    one body's rows at most are held.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        width: int,
+        ready: Callable[[dict[str, Any], bool], None],
+        max_bytes: int = MAX_REQUEST_BYTES,
+    ) -> None:
+        self._title = quote_title(title)
+        self._width = width
+        self._last_col = column_letters(width)
+        self._ready = ready
+        self._budget = max_bytes - 512  # room for the envelope and the range strings
+        self._run_start: int | None = None
+        self._run_rows: list[list[str]] = []
+        self._run_bytes = 0
+        self._data: list[dict[str, Any]] = []
+        self._used = 0
+
+    def add(self, index: int, row: Sequence[str]) -> None:
+        """Write the row (padded to the width) at a grid row index (0: the header)."""
+        want = list(row) + [""] * (self._width - len(row))
+        size = len(json.dumps(want)) + 2  # as requests encodes it: non-ASCII escaped
+        if self._run_start is not None and index != self._run_start + len(self._run_rows):
+            self._end_run()
+        if (self._data or self._run_rows) and (
+            self._used + self._run_bytes + ENTRY_BYTES + size > self._budget
+        ):
+            self._end_run()
+            self._hand_on(last=False)
+        if self._run_start is None:
+            self._run_start = index
+        self._run_rows.append(want)
+        self._run_bytes += size
+
+    def finish(self) -> None:
+        """Hand on the last body."""
+        self._end_run()
+        if self._data:
+            self._hand_on(last=True)
+
+    def _end_run(self) -> None:
+        if self._run_start is None:
+            return
+        start, end = self._run_start, self._run_start + len(self._run_rows)
+        self._data.append(
+            {
+                "range": f"{self._title}!A{start + 1}:{self._last_col}{end}",
+                "majorDimension": "ROWS",
+                "values": self._run_rows,
+            }
+        )
+        self._used += self._run_bytes + ENTRY_BYTES
+        self._run_start, self._run_rows, self._run_bytes = None, [], 0
+
+    def _hand_on(self, *, last: bool) -> None:
+        self._ready({"valueInputOption": "RAW", "data": self._data}, last)
+        self._data, self._used = [], 0
+
+
 def plan_value_writes(
     title: str, wanted: Grid, current: Sequence[Sequence[str]], max_bytes: int = MAX_REQUEST_BYTES
 ) -> list[dict[str, Any]]:
     """Return values:batchUpdate bodies that turn the current grid into the wanted one.
 
-    Rows are compared by position after the pass has read the tab: every row that differs is
-    rewritten whole, rows below the register are blanked. Runs of adjacent rows share one range.
-    Bodies are split only when one would pass max_bytes.
+    Rows are compared by position: every row that differs is rewritten whole, rows below the
+    register are blanked. Runs of adjacent rows share one range. Bodies are split only when one
+    would pass max_bytes. (A full pass does the same as a stream: see GoogleSheetsMirror.)
     """
-    width = max([len(wanted[0])] + [len(r) for r in current])
-    height = max(len(wanted), len(current))
-    last_col = column_letters(width)
-    entries: list[tuple[int, dict[str, Any]]] = []
-    run_start: int | None = None
-    run_rows: list[list[str]] = []
-    run_bytes = 0
-    budget = max_bytes - 512  # room for the envelope and the range strings
-
-    def flush() -> None:
-        nonlocal run_start, run_rows, run_bytes
-        if run_start is not None and run_rows:
-            end = run_start + len(run_rows)
-            entries.append(
-                (
-                    run_bytes,
-                    {
-                        "range": f"{quote_title(title)}!A{run_start + 1}:{last_col}{end}",
-                        "majorDimension": "ROWS",
-                        "values": run_rows,
-                    },
-                )
-            )
-        run_start, run_rows, run_bytes = None, [], 0
-
-    wanted_trimmed = trimmed(wanted)
-    current = trimmed(current)
-    for i in range(height):
-        if i < len(wanted_trimmed) and i < len(current) and wanted_trimmed[i] == current[i]:
-            flush()
-            continue
-        want = list(wanted[i]) if i < len(wanted) else []
-        want += [""] * (width - len(want))
-        have = list(current[i]) if i < len(current) else []
-        have += [""] * (width - len(have))
-        if want == have:
-            flush()
-            continue
-        size = len(json.dumps(want)) + 2  # as requests encodes it: non-ASCII escaped
-        if run_start is None:
-            run_start = i
-        elif run_bytes + size > budget:
-            flush()
-            run_start = i
-        run_rows.append(want)
-        run_bytes += size
-    flush()
-
-    return _pack(entries, budget)
-
-
-def _pack(entries: Sequence[tuple[int, dict[str, Any]]], budget: int) -> list[dict[str, Any]]:
-    """Put ranged rows into values:batchUpdate bodies, a new one only when one would be full."""
+    want = digest_wanted(wanted[0], wanted[1:])
+    have = digest_grid(current, want)
+    todo = rewrites(want, have.header, have.digests)
     bodies: list[dict[str, Any]] = []
-    data: list[dict[str, Any]] = []
-    used = 0
-    for size, entry in entries:
-        if data and used + size > budget:
-            bodies.append({"valueInputOption": "RAW", "data": data})
-            data, used = [], 0
-        data.append(entry)
-        used += size + 128
-    if data:
-        bodies.append({"valueInputOption": "RAW", "data": data})
+    writes = ValueWrites(
+        title, max(want.width, have.widest), lambda body, _last: bodies.append(body), max_bytes
+    )
+    if todo.header:
+        writes.add(0, wanted[0])
+    for j, row in enumerate(wanted[1:]):
+        if todo.rows[j]:
+            writes.add(j + 1, row)
+    for index in todo.blanks:
+        writes.add(index, [])
+    writes.finish()
     return bodies
 
 
@@ -167,26 +195,12 @@ def plan_row_changes(
     for start, end in _runs(insert_at, step=1):
         requests.append(_dimension("insertDimension", sheet_id, start + 1, end + 1))
 
-    last_col = column_letters(width)
-    runs: list[tuple[int, list[list[str]]]] = []  # (first data-row index, rows)
+    bodies: list[dict[str, Any]] = []
+    writes = ValueWrites(title, width, lambda body, _last: bodies.append(body), max_bytes)
     for index, key in sorted(placed):
-        if runs and runs[-1][0] + len(runs[-1][1]) == index:
-            runs[-1][1].append(rows[key])
-        else:
-            runs.append((index, [rows[key]]))
-    entries = [
-        (
-            sum(len(json.dumps(row)) + 2 for row in run),
-            {
-                # Data row 0 is the sheet's row 2 (A1 notation counts from 1, the header first).
-                "range": f"{quote_title(title)}!A{start + 2}:{last_col}{start + len(run) + 1}",
-                "majorDimension": "ROWS",
-                "values": run,
-            },
-        )
-        for start, run in runs
-    ]
-    return requests, _pack(entries, max_bytes - 512), row_count - deleted + inserted
+        writes.add(index + 1, rows[key])  # data row 0 is the grid's row 1, under the header
+    writes.finish()
+    return requests, bodies, row_count - deleted + inserted
 
 
 def _runs(indexes: Sequence[int], *, step: int) -> list[tuple[int, int]]:
@@ -220,6 +234,8 @@ class _TabPlan:
     sheet_id: int = 0
     row_count: int = 0  # the grid once the requests are applied
     column_count: int = 0
+    read_rows: int = 0  # the grid as it stands, to be read
+    read_columns: int = 0
 
 
 def plan_tab(
@@ -258,6 +274,8 @@ def plan_tab(
         sheet_id=sheet_id,
         row_count=new_grid.get("rowCount", int(grid.get("rowCount", 0))),
         column_count=new_grid.get("columnCount", int(grid.get("columnCount", 0))),
+        read_rows=int(grid.get("rowCount", 0)),
+        read_columns=int(grid.get("columnCount", 0)),
     )
 
 
@@ -397,59 +415,37 @@ MAX_ROW_EDITS = 5000
 
 
 def plan_grid_changes(
-    sheet_id: int, row_count: int, wanted: Grid, current: Sequence[Sequence[str]]
-) -> tuple[list[dict[str, Any]], Grid, int]:
-    """Return row deletions and insertions, the grid they leave, and its row count.
+    sheet_id: int, row_count: int, wanted: WantedGrid, have: GridDigest
+) -> tuple[list[dict[str, Any]], Sequence[int], int]:
+    """Return row deletions and insertions, the data rows they leave (digests), the row count.
 
     A withdrawn contact's row is deleted rather than every row below it rewritten one place
     up. When the tab was sorted by hand (or edits would be many) rows are rewritten in place.
     Grid growth is asked for relative to the current size, so a stale idea of the size never
     shrinks the tab.
     """
-    have = trimmed(current)
     edits = row_edits(wanted, have)
     requests: list[dict[str, Any]] = []
+    projected: Sequence[int]
     if edits is None or len(edits.deletions) + len(edits.insertions) > MAX_ROW_EDITS:
-        projected: Grid = have
+        projected = have.digests
         deleted = inserted = 0
+        edits = None
     else:
         projected = edits.projected
         deleted = sum(end - start for start, end in edits.deletions)
         inserted = sum(end - start for start, end in edits.insertions)
     # Room first: Google refuses to delete every row below a frozen header.
-    needed = max(len(wanted), len(projected), 2)
+    needed = max(1 + len(wanted.digests), 1 + len(projected), 2)
     if row_count - deleted + inserted < needed or row_count - deleted < 2:
         grow = needed + ROW_HEADROOM - (row_count - deleted + inserted)
         requests.append(
             {"appendDimension": {"sheetId": sheet_id, "dimension": "ROWS", "length": grow}}
         )
         row_count += grow
-    if edits is not None and projected is edits.projected:
+    if edits is not None:
         for start, end in edits.deletions:
-            requests.append(
-                {
-                    "deleteDimension": {
-                        "range": {
-                            "sheetId": sheet_id,
-                            "dimension": "ROWS",
-                            "startIndex": start,
-                            "endIndex": end,
-                        }
-                    }
-                }
-            )
+            requests.append(_dimension("deleteDimension", sheet_id, start, end))
         for start, end in edits.insertions:
-            requests.append(
-                {
-                    "insertDimension": {
-                        "range": {
-                            "sheetId": sheet_id,
-                            "dimension": "ROWS",
-                            "startIndex": start,
-                            "endIndex": end,
-                        },
-                        "inheritFromBefore": True,
-                    }
-                }
-            )
+            requests.append(_dimension("insertDimension", sheet_id, start, end))
     return requests, projected, row_count - deleted + inserted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -79,9 +79,14 @@ class RegisterMirror(Protocol):
     """
 
     def apply(
-        self, header: Sequence[str], rows: Sequence[Sequence[str]], *, check_only: bool = False
+        self, header: Sequence[str], rows: Iterable[Sequence[str]], *, check_only: bool = False
     ) -> MirrorReport:
-        """Make the mirror show exactly header and rows (or only compare when check_only)."""
+        """Make the mirror show exactly header and rows (or only compare when check_only).
+
+        rows is a stream, read again each time it is iterated (the whole register, in batches):
+        a mirror may iterate it more than once but should not hold it whole. A row that changes
+        or leaves between two readings is the business of the pass its change queued.
+        """
         ...
 
 

@@ -7,7 +7,7 @@ import logging
 import random
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +379,124 @@ def test_register_over_two_megabytes_is_planned_as_requests_under_two_megabytes(
     assert len(bodies) == 2 and all(size < 2_000_000 for size in sizes)
     written = [row for body in bodies for data in body["data"] for row in data["values"]]
     assert written == [["Tunniste", "Nimi"], *rows]
+
+
+# -- a full pass as a stream ----------------------------------------------------------------------
+
+
+class Readings:
+    """Rows as the register gives them to a pass: read afresh at each iteration, and counted."""
+
+    def __init__(self, *versions: list[list[str]]) -> None:
+        self.versions = versions  # what each reading finds; the last one stays
+        self.readings = 0
+
+    def __iter__(self) -> Iterator[list[str]]:
+        rows = self.versions[min(self.readings, len(self.versions) - 1)]
+        self.readings += 1
+        return iter([list(row) for row in rows])
+
+
+def test_pass_over_a_tab_in_step_reads_the_register_once(mirror: GoogleSheetsMirror) -> None:
+    rows = register(30)
+    mirror.apply(HEADER, rows)
+    stream = Readings(rows)
+    assert not mirror.apply(HEADER, stream).drift
+    assert stream.readings == 1
+
+
+def test_pass_that_writes_reads_the_register_again_for_the_rows_it_writes(
+    mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    rows = register(30)
+    stream = Readings(rows)
+    mirror.apply(HEADER, stream)
+    assert stream.readings == 2
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+
+
+def test_check_only_reads_the_register_once(mirror: GoogleSheetsMirror) -> None:
+    stream = Readings(register(5))
+    assert mirror.apply(HEADER, stream, check_only=True).added == 5
+    assert stream.readings == 1
+
+
+def test_row_changed_between_the_two_readings_is_written_as_last_read(
+    mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    rows = register(6)
+    mirror.apply(HEADER, rows)
+    first = [list(row) for row in rows]
+    first[2][1] = "Nimi Muuttui"
+    later = [list(row) for row in first]
+    later[2][1] = "Nimi Muuttui Taas"
+    mirror.apply(HEADER, Readings(first, later))
+    assert shown(fake_sheets, spreadsheet_id) == expected(later)
+
+
+def test_row_that_leaves_between_the_two_readings_is_put_right_by_the_next_pass(
+    mirror: GoogleSheetsMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    rows = register(6)
+    mirror.apply(HEADER, rows)
+    newcomer = contact_row("Uusi Mutta Lähti")
+    mirror.apply(HEADER, Readings([*rows[:3], newcomer, *rows[3:]], rows))
+    assert all(newcomer[0] not in row for row in shown(fake_sheets, spreadsheet_id))
+    mirror.apply(HEADER, rows)
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+
+
+def test_tab_is_read_in_fixed_row_ranges(
+    make_mirror: MakeMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    mirror = make_mirror(read_rows=10)
+    rows = register(35)
+    mirror.apply(HEADER, rows)
+    rows[20][1] += " (muutettu)"
+    fake_sheets.clear_log()
+    report = mirror.apply(HEADER, rows)
+    ranges = [r.decoded_path.rsplit("/", 1)[-1] for r in fake_sheets.api_requests("read")]
+    # Four full ranges; the fourth comes back short, so the rest of the grid is one range.
+    assert ranges == [f"'{TAB}'!{a}:{a + 9}" for a in (1, 11, 21, 31)] + [f"'{TAB}'!A41:Z"]
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+    assert report.changed == 1
+
+
+def test_rows_a_person_added_below_the_remembered_grid_are_removed(
+    make_mirror: MakeMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str
+) -> None:
+    mirror = make_mirror(read_rows=10)
+    rows = register(12)
+    mirror.apply(HEADER, rows)
+    grid = fake_sheets.sheet_properties(spreadsheet_id, TAB)["gridProperties"]
+    rows_before = grid["rowCount"]
+    fake_sheets.resize_tab(spreadsheet_id, TAB, rows=rows_before + 30, cols=grid["columnCount"])
+    fake_sheets.set_cell(spreadsheet_id, TAB, f"A{rows_before + 20}", "käsin lisätty")
+    report = mirror.apply(HEADER, rows)
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+    assert report.removed == 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_pass_reading_the_tab_in_small_ranges_converges_from_a_mangled_tab(
+    make_mirror: MakeMirror, fake_sheets: FakeGoogleSheets, spreadsheet_id: str, seed: int
+) -> None:
+    rng = random.Random(100 + seed)
+    mirror = make_mirror(read_rows=rng.randint(1, 7))
+    rows = register(rng.randint(0, 40))
+    mirror.apply(HEADER, rows)
+    for _ in range(rng.randint(1, 6)):
+        tab = shown(fake_sheets, spreadsheet_id)
+        at = rng.randint(2, len(tab) + 1)
+        if rng.random() < 0.5:
+            fake_sheets.insert_row(spreadsheet_id, TAB, at, [])
+        else:
+            fake_sheets.insert_row(spreadsheet_id, TAB, at, contact_row("Käsin Lisätty"))
+    rows = [row for row in rows if rng.random() > 0.2]
+    rows += register(rng.randint(0, 5))
+    mirror.apply(HEADER, rows)
+    assert shown(fake_sheets, spreadsheet_id) == expected(rows)
+    assert not mirror.apply(HEADER, rows, check_only=True).drift
 
 
 # -- values stay text -----------------------------------------------------------------------------

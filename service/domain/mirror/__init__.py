@@ -3,8 +3,9 @@
 Start here; each part of the mirror has one module:
 
 - `rows`: what the tab shows, its fixed header per language and one row per contact
-  (`RowFormatter.row`). The dirty-row triggers of migration 0005 must cover every column a row
-  shows; `tests/unit/test_mirror_triggers.py` checks that they do.
+  (`RowFormatter.row`), and the register's rows as a stream read in batches (`RegisterRows`),
+  so that a full pass never holds them all. The dirty-row triggers of migration 0005 must
+  cover every column a row shows; `tests/unit/test_mirror_triggers.py` checks that they do.
 - `queue`: queueing a pass (`register_changed`, coalesced and debounced in the outbox as
   `MIRROR_KIND`) after anything that may change the register, and asking for a full one.
 - `passes`: one pass (`run_pass`): incremental (only the rows noted dirty) when it can, else

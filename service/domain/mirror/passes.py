@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.context import Deps
 from service.domain.mirror.queue import FULL_MIRROR_WANTED
-from service.domain.mirror.rows import RowFormatter, header, on_register, register_rows
+from service.domain.mirror.rows import RegisterRows, RowFormatter, header, on_register
 from service.domain.mirror.status import record_status
 from service.domain.models import MirrorDirty, ServiceState
 from service.domain.ports import (
@@ -83,13 +83,15 @@ def _full_pass(
         notes = [note for note, _ in _changes_seen(uow.session)]
         request = uow.session.get(ServiceState, FULL_MIRROR_WANTED)
         full_request = request.value if request is not None else None
-    shown: dict[str, int] = {}
-    rows = register_rows(new_uow, deps, memory.links, shown)
+    rows = RegisterRows(new_uow, deps, memory.links)
     report = mirror.apply(header(deps.practice.default_language), rows, check_only=check_only)
+    # Only the links of this pass's rows: the cache never grows past the register.
+    memory.links = rows.links()
     if not check_only:
         _forget(new_uow, notes, full_request)
-        memory.shown = shown
-    return report, len(rows)
+        # None (not known) unless the mirror read the rows through.
+        memory.shown = rows.shown
+    return report, len(rows.shown or {})
 
 
 def _incremental_pass(

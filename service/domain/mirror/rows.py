@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,8 @@ HEADERS: dict[str, tuple[str, ...]] = {
            "Recorded by", "Unsubscribe link"),
 }
 YES_NO = {"fi": ("kyllä", "ei"), "sv": ("ja", "nej"), "en": ("yes", "no")}
+REGISTER_BATCH = 2000  # contacts read per short transaction in a full pass
+
 
 def header(language: str) -> tuple[str, ...]:
     """Return the tab's header row."""
@@ -52,15 +54,23 @@ class RowFormatter:
 
     def row(self, entry: RegisterEntry) -> list[str]:
         """Return the row of one contact on the register."""
+        return self._row(entry, entry.may_contact("email"), entry.may_contact("sms"))
+
+    def shown_row(self, entry: RegisterEntry) -> list[str] | None:
+        """Return the row of the contact, or None when they are not on the register."""
         email_ok = entry.may_contact("email")
         sms_ok = entry.may_contact("sms")
+        return self._row(entry, email_ok, sms_ok) if email_ok or sms_ok else None
+
+    def _row(self, entry: RegisterEntry, email_ok: bool, sms_ok: bool) -> list[str]:
         email_yes, email_since = self._consent(entry.email_consent, email_ok)
         sms_yes, sms_since = self._consent(entry.sms_consent, sms_ok)
         source_state = entry.email_consent if email_ok else entry.sms_consent
         link = ""
         if email_ok:
-            link = self._known_links.get(entry.public_id) or unsubscribe_url(
-                self._deps, entry.public_id)
+            link = (self.links.get(entry.public_id)
+                    or self._known_links.get(entry.public_id)
+                    or unsubscribe_url(self._deps, entry.public_id))
             self.links[entry.public_id] = link
         return [
             entry.public_id,
@@ -79,28 +89,43 @@ class RowFormatter:
 
 
 def on_register(entry: RegisterEntry) -> bool:
+    """Tell whether the entry has a row in the mirror (someone may be contacted on a channel)."""
     return entry.may_contact("email") or entry.may_contact("sms")
 
 
-def register_rows(
-    new_uow: Callable[[], UnitOfWork], deps: Deps, links: MutableMapping[str, str] | None = None,
-    shown: MutableMapping[str, int] | None = None,
-) -> list[list[str]]:
-    """Return the rows of everyone on the register, in contact order.
+class RegisterRows:
+    """The rows of everyone on the register, in contact order, read afresh at each iteration.
 
-    links, when given, holds the unsubscribe links of the last pass and is left holding this
-    pass's (only those on the register now, so it never grows past the register). shown, when
-    given, is filled with each row's key and contact id.
+    The register is read in keyset batches, each in a short transaction of its own, and each
+    row is made as it is needed, so a full pass never holds the register's rows. Links signed
+    in one iteration are reused by the next (signing is most of the cost of a row).
     """
-    formatter = RowFormatter(deps, links)
-    rows: list[list[str]] = []
-    for batch in iter_register(new_uow, batch=2000):
-        for entry in batch:
-            if on_register(entry):
-                rows.append(formatter.row(entry))
-                if shown is not None:
-                    shown[entry.public_id] = entry.id
-    if links is not None:
-        links.clear()
-        links.update(formatter.links)
-    return rows
+
+    def __init__(
+        self, new_uow: Callable[[], UnitOfWork], deps: Deps,
+        links: Mapping[str, str] | None = None,
+    ) -> None:
+        """Remember where to read the register and the unsubscribe links of the last pass."""
+        self._new_uow = new_uow
+        self.formatter = RowFormatter(deps, links)
+        # Each row's key and contact id as the first complete iteration found them: what the
+        # mirror was made to show.
+        self.shown: dict[str, int] | None = None
+
+    def __iter__(self) -> Iterator[list[str]]:
+        """Yield each row on the register, reading it in batches."""
+        # Only the first iteration notes the keys: later ones serve the rows to be written.
+        shown: dict[str, int] | None = {} if self.shown is None else None
+        for batch in iter_register(self._new_uow, batch=REGISTER_BATCH):
+            for entry in batch:
+                row = self.formatter.shown_row(entry)
+                if row is not None:
+                    if shown is not None:
+                        shown[entry.public_id] = entry.id
+                    yield row
+        if shown is not None:
+            self.shown = shown
+
+    def links(self) -> dict[str, str]:
+        """Return the unsubscribe links of the rows read, to be reused by the next pass."""
+        return self.formatter.links
