@@ -54,12 +54,12 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from mirrors.sheets import TAB_READ_ROWS, GoogleSheetsMirror  # noqa: E402
 from mirrors.sheets_plans import column_letters, quote_title  # noqa: E402
-from service.domain.mirror.rows import HEADERS  # noqa: E402
+from service.domain.mirror.rows import header  # noqa: E402
 from tests.fakes.google_sheets import FakeGoogleSheets, SimulatedTime  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
 TAB = "Markkinointirekisteri"
-HEADER = list(HEADERS["fi"])
+HEADER = list(header("fi"))
 PUBLIC_URL = "https://consent.klinikka.example.fi"
 GOAL_REQUESTS = 2
 GOAL_LAG_P95 = 5.0

@@ -7,29 +7,24 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from service.domain.context import Deps
+from service.domain.i18n import t
+from service.domain.languages import LANGUAGES
 from service.domain.links import unsubscribe_url
 from service.domain.register import ChannelState, RegisterEntry, iter_register
 from service.domain.uow import UnitOfWork
 
-# Fixed header names per default language: tools that read the tab rely on them never changing.
-HEADERS: dict[str, tuple[str, ...]] = {
-    "fi": ("Tunniste", "Sähköposti", "Nimi", "Puhelin", "Kieli", "Sähköpostilupa",
-           "Sähköpostilupa alkaen", "Tekstiviestilupa", "Tekstiviestilupa alkaen", "Lähde",
-           "Kirjaaja", "Peruutuslinkki"),
-    "sv": ("Id", "E-post", "Namn", "Telefon", "Språk", "E-posttillstånd",
-           "E-posttillstånd sedan", "Sms-tillstånd", "Sms-tillstånd sedan", "Källa",
-           "Registrerad av", "Avregistreringslänk"),
-    "en": ("Contact key", "Email", "Name", "Phone", "Language", "Email consent",
-           "Email consent since", "SMS consent", "SMS consent since", "Source",
-           "Recorded by", "Unsubscribe link"),
-}
-YES_NO = {"fi": ("kyllä", "ei"), "sv": ("ja", "nej"), "en": ("yes", "no")}
+# The tab's columns, worded by the catalogue in the practice's default language. Tools that read
+# the tab rely on the header words never changing: change a msgstr of these only on purpose.
+HEADER_KEYS: tuple[str, ...] = tuple(f"mirror.header.{column}" for column in (
+    "contact_key", "email", "name", "phone", "language", "email_consent", "email_consent_since",
+    "sms_consent", "sms_consent_since", "source", "recorded_by", "unsubscribe_link"))
 REGISTER_BATCH = 2000  # contacts read per short transaction in a full pass
 
 
 def header(language: str) -> tuple[str, ...]:
-    """Return the tab's header row."""
-    return HEADERS.get(language, HEADERS["fi"])
+    """Return the tab's header row in the language (Finnish for one the service does not speak)."""
+    spoken = language if language in LANGUAGES else "fi"
+    return tuple(t(spoken, key) for key in HEADER_KEYS)
 
 
 class RowFormatter:
@@ -39,6 +34,8 @@ class RowFormatter:
         """Remember the language, the time zone, how links are made and links made before."""
         self._deps = deps
         self._language = deps.practice.default_language
+        spoken = self._language if self._language in LANGUAGES else "fi"
+        self._yes_no = (t(spoken, "mirror.yes"), t(spoken, "mirror.no"))
         self._zone = ZoneInfo(deps.practice.timezone)
         # Signing a link is most of the cost of a row; a contact's link never changes while
         # the process runs (the keys are read at start), so the last pass's links are reused.
@@ -49,7 +46,7 @@ class RowFormatter:
         return value.astimezone(self._zone).strftime("%Y-%m-%d %H:%M") if value else ""
 
     def _consent(self, state: ChannelState, allowed: bool) -> tuple[str, str]:
-        yes, no = YES_NO.get(self._language, YES_NO["fi"])
+        yes, no = self._yes_no
         return (yes, self._when(state.since)) if allowed else (no, "")
 
     def row(self, entry: RegisterEntry) -> list[str]:

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.bootstrap import Container, build, make_mirror
-from service.domain.mirror.rows import HEADERS
+from service.domain.mirror.rows import header
 from service.settings import Settings
 from tests.conftest import FakeClock
 from tests.fakes.google_sheets import FakeGoogleSheets, SimulatedTime
 
 TAB = "Markkinointirekisteri"
-HEADER = list(HEADERS["fi"])
+HEADER = list(header("fi"))
 PUBLIC_URL = "https://consent.example.fi"
 
 
