@@ -27,7 +27,7 @@ from baseline_unsubscribe import UPDATE
 from flask import Flask
 
 from service.domain import links, optin, unsubscribe
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.uow import UnitOfWork
 from service.web import create_app as create_service_app
 

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from service import db
 from service.domain import checkpoints, letters
 from service.domain.chain import SealReport, seal
-from service.domain.context import Deps, Practice
+from service.domain.dependencies import Deps, Practice
 from service.domain.mail import MAIL_KIND
 from service.domain.mirror.mirroring import Mirroring
 from service.domain.mirror.queue import MIRROR_KIND
 from service.domain.outbox import ClaimedItem
+from service.domain.outbox_worker import Handler, OutboxWorker, RetryLater
 from service.domain.ports import (
     CheckpointLog,
     Clock,
@@ -35,7 +36,6 @@ from service.domain.uow import UnitOfWork
 from service.domain.webhooks_out.delivery import DELIVERY_KIND, DeliveryService
 from service.domain.webhooks_out.emission import WEBHOOK_EVENT_KIND
 from service.domain.webhooks_out.fan_out import FanOut
-from service.domain.work import Handler, OutboxWorker, RetryLater
 from service.erasure_journal import FileErasureJournal
 from service.locks import exclusive
 from service.mailers import EmlMailer, SmtpMailer

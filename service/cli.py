@@ -80,7 +80,7 @@ def worker(once: bool) -> None:
 @click.option("--check", is_flag=True, help="Compare the mirror with the register; write nothing.")
 def sync(check: bool) -> None:
     """Run one full mirror pass now (works while the service runs)."""
-    from service.domain.work import RetryLater
+    from service.domain.outbox_worker import RetryLater
 
     container = cli_wiring.container()
     mirror_name = type(container.mirror).__name__

@@ -171,7 +171,7 @@ def _print_checkpoints(report: VerifyReport) -> None:
               help="Print the public key checkpoints are signed with (PEM), then exit.")
 def checkpoint(public_key: bool) -> None:
     """Sign the chains' heads now and write them to the Sheet (or the local file) and the mail."""
-    from service.domain.work import RetryLater
+    from service.domain.outbox_worker import RetryLater
 
     container = cli_wiring.container()
     try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from service.domain.context import ErasureRecord
+from service.domain.dependencies import ErasureRecord
 
 log = logging.getLogger("consent.erasures")
 

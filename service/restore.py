@@ -25,7 +25,7 @@ from service.backup import Progress, journal_copy, libpq_connection, pg_tool, sq
 from service.bootstrap import Container, build
 from service.domain import ledger
 from service.domain.actors import Actor
-from service.domain.context import ErasureRecord
+from service.domain.dependencies import ErasureRecord
 from service.domain.models import (
     ActorType,
     ErasedAddress,

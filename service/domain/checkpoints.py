@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import chain, ledger, mail, outbox
 from service.domain.chain import Checkpoint
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.models import ChainCheckpoint, ServiceState
 from service.domain.ports import CheckpointCopies, CheckpointLog
 from service.domain.uow import UnitOfWork

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from service.domain import inbound, ledger
 from service.domain.channels import Channel
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.models import ActorType, EventKind, Method, SubscriptionState
 from service.domain.normalize import email_key

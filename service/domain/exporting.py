@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from service.domain import audit, register
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.i18n import has, t
 from service.domain.ledger import Actor
 from service.domain.models import ActorType

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import audit, ledger
 from service.domain.channels import Channel
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.models import ActorType, EventKind, Method, SubscriptionState
 from service.domain.normalize import InvalidInput, parse_email, parse_name, parse_phone

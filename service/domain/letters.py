@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import links, mail, receipts, rights
 from service.domain.channels import Channel
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.i18n import t
 from service.domain.models import Contact, SubscriptionState
 from service.domain.ports import MailUndeliverable

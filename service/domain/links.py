@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import ledger
 from service.domain.channels import CHANNELS, Channel
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.models import Contact
 from service.domain.tokens import LIFETIMES, ExpiredToken, InvalidToken, Purpose
 

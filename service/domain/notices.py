@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from service.domain import audit, ledger
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.languages import LANGUAGES
 from service.domain.ledger import Actor
 from service.domain.models import Notice

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import ledger, letters, links
 from service.domain.channels import Channel, ChannelsProblem, read_channels
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.languages import parse_language
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.links import LinkNotUsable

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from service.domain import audit, chain, rights
 from service.domain.actors import Actor
 from service.domain.chain_verify import VerifyReport
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.uow import UnitOfWork
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from service.domain import letters, links
 from service.domain.channels import CHANNELS, Channel
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.models import Contact, Subscription, SubscriptionState
 from service.domain.normalize import FieldProblem, InvalidInput, whole_number
 from service.domain.uow import UnitOfWork

@@ -12,7 +12,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from service.domain import audit, domain_events, ledger
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.ledger import Actor
 from service.domain.models import (
     ActorType,

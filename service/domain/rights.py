@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from service.domain import audit, domain_events, ledger, receipts
 from service.domain.channels import CHANNELS
-from service.domain.context import Deps, ErasureRecord
+from service.domain.dependencies import Deps, ErasureRecord
 from service.domain.exporting import record_as_csv, worded_record
 from service.domain.languages import LANGUAGES, parse_language
 from service.domain.ledger import Actor, EvidenceData

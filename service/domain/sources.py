@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import audit, inbound
 from service.domain.channels import Channel, read_channels
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.languages import LANGUAGES
 from service.domain.ledger import Actor
 from service.domain.models import ActorType, InboundSource, Method

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.domain import audit
-from service.domain.context import STAFF_PASSWORD_COST, Deps
+from service.domain.dependencies import STAFF_PASSWORD_COST, Deps
 from service.domain.ledger import Actor
 from service.domain.models import ActorType, StaffAccount
 from service.domain.normalize import FieldProblem, InvalidInput, too_long

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.domain import audit, ledger, letters, links
 from service.domain.channels import CHANNELS, Channel, in_channel_order, read_channels
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.i18n import t
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.links import UndoLink, UnsubscribeLink, linked_contact

@@ -19,7 +19,7 @@ from service.domain.channels import (
     in_channel_order,
     read_channels,
 )
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.i18n import t
 from service.domain.languages import parse_language
 from service.domain.ledger import Actor, EvidenceData

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from service.domain import ledger, rights
-from service.domain.context import ErasureRecord
+from service.domain.dependencies import ErasureRecord
 from service.domain.ledger import Actor
 from service.domain.models import ActorType
 from tests.register_support import subscribe

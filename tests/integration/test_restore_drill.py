@@ -28,8 +28,8 @@ from service.domain.models import (
     Subscription,
     WebhookDelivery,
 )
+from service.domain.outbox_worker import OutboxWorker
 from service.domain.webhooks_out.emission import WEBHOOK_EVENT_KIND
-from service.domain.work import OutboxWorker
 from service.sent_mail import forget_files
 from service.web import create_app
 from tests.conftest import REQUIRE_PG, make_container

@@ -24,10 +24,10 @@ from service.domain import domain_events, ledger, outbox, webhooks_out
 from service.domain.actors import Actor
 from service.domain.models import EventKind, Method, WebhookDelivery, WebhookEndpoint
 from service.domain.normalize import parse_email
+from service.domain.outbox_worker import OutboxWorker
 from service.domain.webhooks_out.delivery import DeliveryService, Reply
 from service.domain.webhooks_out.emission import WEBHOOK_EVENT_KIND
 from service.domain.webhooks_out.fan_out import FanOut
-from service.domain.work import OutboxWorker
 from tests.tls_support import issue, make_ca
 from tests.webhook_support import add_source, subscribed
 from webhooks import standard_webhooks

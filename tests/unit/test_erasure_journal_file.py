@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from service import erasure_journal
-from service.domain.context import ErasureRecord
+from service.domain.dependencies import ErasureRecord
 
 WHEN = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

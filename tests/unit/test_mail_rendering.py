@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from service.domain import letters, mail
-from service.domain.context import Deps, Practice
+from service.domain.dependencies import Deps, Practice
 from service.domain.normalize import email_key, parse_email
 from service.domain.tokens import TokenService
 from tests.conftest import FakeClock

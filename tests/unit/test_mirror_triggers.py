@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.sql import visitors
 
-from service.domain.context import Practice
+from service.domain.dependencies import Practice
 from service.domain.mirror.rows import RowFormatter
 from service.domain.register import ChannelState, RegisterEntry, read_batch
 

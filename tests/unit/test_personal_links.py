@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from service.domain import links
-from service.domain.context import Deps, Practice
+from service.domain.dependencies import Deps, Practice
 from service.domain.links import (
     ConfirmLink,
     DisputeLink,

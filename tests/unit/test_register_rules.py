@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from service.domain import apikeys, register, unsubscribe
-from service.domain.context import Deps, Practice
+from service.domain.dependencies import Deps, Practice
 from service.domain.normalize import InvalidInput
 from service.domain.register import ChannelState, RegisterEntry
 from service.domain.tokens import TokenService

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.mirror.passes import MirrorLock, MirrorMemory, run_pass
 from service.domain.mirror.queue import register_changed, request_full_pass
 from service.domain.outbox import ClaimedItem

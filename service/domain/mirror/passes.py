@@ -12,11 +12,12 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.mirror.queue import FULL_MIRROR_WANTED
 from service.domain.mirror.rows import RegisterRows, RowFormatter, header, on_register
 from service.domain.mirror.status import record_status
 from service.domain.models import MirrorDirty, ServiceState
+from service.domain.outbox_worker import RetryLater
 from service.domain.ports import (
     IncrementalMirror,
     MirrorMisconfigured,
@@ -28,7 +29,6 @@ from service.domain.ports import (
 )
 from service.domain.register import RegisterEntry, read_batch
 from service.domain.uow import UnitOfWork
-from service.domain.work import RetryLater
 
 log = logging.getLogger("consent.mirror")
 

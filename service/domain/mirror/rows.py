@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from service.domain.context import Deps
+from service.domain.dependencies import Deps
 from service.domain.i18n import t
 from service.domain.languages import LANGUAGES
 from service.domain.links import unsubscribe_url

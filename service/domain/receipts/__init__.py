@@ -24,7 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, NoReturn
 
-from service.domain.context import Practice
+from service.domain.dependencies import Practice
 from service.domain.models import ActorType, EventKind, Method
 
 # The profiles, as named in the brief and in the DPVCG's drafts of the report; the final report

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.domain.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from service.domain.outbox import ClaimedItem
+from service.domain.outbox_worker import RetryLater
 from service.domain.ports import Clock
 from service.domain.webhooks_out.targets import TargetRefused, check_target
-from service.domain.work import RetryLater
 
 log = logging.getLogger("consent.webhooks")
 
