@@ -22,7 +22,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.domain import audit, domain_events, ledger, receipts
 from service.domain.channels import CHANNELS
 from service.domain.dependencies import Deps, ErasureRecord
-from service.domain.exporting import record_as_csv, worded_record
 from service.domain.languages import LANGUAGES, parse_language
 from service.domain.ledger import Actor, EvidenceData
 from service.domain.models import (
@@ -48,6 +47,7 @@ from service.domain.normalize import (
     parse_name,
     parse_phone,
 )
+from service.domain.personal_record import record_as_csv, worded_record
 from service.domain.uow import UnitOfWork
 
 SEARCH_LIMIT = 50

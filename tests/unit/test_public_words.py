@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.domain.exporting import BOM, record_as_csv, worded_record
+from service.domain.personal_record import BOM, record_as_csv, worded_record
 from service.runner import identity_warning
 from service.settings import load_settings
 
