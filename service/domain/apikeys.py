@@ -95,7 +95,8 @@ def _parse_role(raw: str) -> Role:
     try:
         return Role(raw.strip().lower())
     except ValueError:
-        raise InvalidInput([FieldProblem("role", "must be reader or staff")]) from None
+        raise InvalidInput([FieldProblem("role", "must be reader or staff",
+                                          "role_unknown")]) from None
 
 
 def create_key(uow: UnitOfWork, name: str, role: str, *, now: datetime,
@@ -103,9 +104,11 @@ def create_key(uow: UnitOfWork, name: str, role: str, *, now: datetime,
     """Issue a key under a new name; the secret is returned once."""
     clean = " ".join(name.split())
     if not clean or len(clean) > MAX_NAME:
-        raise InvalidInput([FieldProblem("name", f"must be 1 to {MAX_NAME} characters")])
+        raise InvalidInput([FieldProblem("name", f"must be 1 to {MAX_NAME} characters",
+                                          "name_length", MAX_NAME)])
     if clean.isdigit():
-        raise InvalidInput([FieldProblem("name", "must not be a number (numbers are key ids)")])
+        raise InvalidInput([FieldProblem("name", "must not be a number (numbers are key ids)",
+                                          "name_is_number")])
     chosen = _parse_role(role)
     secret = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
     with uow:
@@ -116,7 +119,7 @@ def create_key(uow: UnitOfWork, name: str, role: str, *, now: datetime,
             uow.session.flush()
         except IntegrityError:
             raise InvalidInput(
-                [FieldProblem("name", f"a key named {clean!r} exists already")]
+                [FieldProblem("name", f"a key named {clean!r} exists already", "key_name_taken")]
             ) from None
         audit.append(uow.session, actor or Actor(ActorType.SYSTEM, "cli"), "apikey.create",
                      ip=ip, detail={"key": row.id, "role": chosen.value}, now=now)
@@ -148,7 +151,8 @@ def revoke_key(uow: UnitOfWork, name_or_id: str, *, now: datetime,
         if row is None and key_id is not None:
             row = uow.session.get(ApiKey, key_id, with_for_update=True)
         if row is None:
-            raise InvalidInput([FieldProblem("key", f"no key is named or numbered {name_or_id!r}")])
+            raise InvalidInput([FieldProblem("key", f"no key is named or numbered {name_or_id!r}",
+                                              "key_unknown")])
         if row.revoked_at is None:
             row.revoked_at = now
             audit.append(uow.session, actor or Actor(ActorType.SYSTEM, "cli"), "apikey.revoke",

@@ -253,7 +253,8 @@ def parse_notice(raw: object, field: str = "notice") -> int | None:
         return None
     number = whole_number(raw, low=1, high=MAX_INT)
     if number is None:
-        raise InvalidInput([FieldProblem(field, "must be a notice version number")])
+        raise InvalidInput([FieldProblem(field, "must be a notice version number",
+                                          "notice_number")])
     return number
 
 

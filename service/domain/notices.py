@@ -44,7 +44,7 @@ def publish(uow: UnitOfWork, deps: Deps, texts: Mapping[str, str], actor: Actor,
                              .splitlines()) for lang in LANGUAGES}
     problems = []
     if not clean["fi"]:
-        problems.append(FieldProblem("fi", "the Finnish text is required"))
+        problems.append(FieldProblem("fi", "the Finnish text is required", "finnish_required"))
     problems.extend(too_long(lang, MAX_TEXT)
                     for lang, text in clean.items() if len(text) > MAX_TEXT)
     if problems:

@@ -95,7 +95,8 @@ def search(uow: UnitOfWork, deps: Deps, query: str, actor: Actor, *,
     """Find live contacts by part of an email address, a name or a phone number (audited)."""
     text = " ".join(query.split())
     if len(text) < MIN_QUERY:
-        raise InvalidInput([FieldProblem("q", f"type at least {MIN_QUERY} characters")])
+        raise InvalidInput([FieldProblem("q", f"type at least {MIN_QUERY} characters",
+                                          "query_short", MIN_QUERY)])
     conditions: list[ColumnElement[bool]] = [
         Contact.email_key.like(f"%{_escape_like(email_key(text))}%", escape="\\"),
         func.lower(Contact.name).like(f"%{_escape_like(text.lower())}%", escape="\\"),
@@ -340,11 +341,12 @@ def correct_contact(uow: UnitOfWork, deps: Deps, public_id: str, wanted: Correct
                     other = ledger.find_contact_by_email(session, key)
                     if other is not None:
                         raise InvalidInput([FieldProblem(
-                            "email", "another contact has this address; handle that one")])
+                            "email", "another contact has this address; handle that one",
+                            "email_taken")])
                     if _erased(session, key):
                         raise InvalidInput([FieldProblem(
                             "email", "this address was erased on request; it needs fresh "
-                                     "consent, recorded as a new consent")])
+                                     "consent, recorded as a new consent", "email_erased")])
                 contact.email_key = key
                 # A corrected address may work where the old one bounced.
                 contact.email_undeliverable_at = None

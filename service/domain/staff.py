@@ -354,7 +354,7 @@ def _account_to_change(session: Session, account_id: int) -> StaffAccount:
     """Return an account an admin changes, locked for the change; name it when it is unknown."""
     row = session.get(StaffAccount, account_id, with_for_update=True)
     if row is None:
-        raise InvalidInput([FieldProblem("account", "no such account")])
+        raise InvalidInput([FieldProblem("account", "no such account", "account_unknown")])
     return row
 
 

@@ -107,7 +107,7 @@ def _chosen(link: UnsubscribeLink, channel: str | None) -> str:
     if channel is None or channel == link.channel:
         return link.channel
     if channel not in CHANNELS:
-        raise InvalidInput([FieldProblem("channel", "must be email or sms")])
+        raise InvalidInput([FieldProblem("channel", "must be email or sms", "channels_unknown")])
     # The link proves the person; every channel of theirs is theirs to stop.
     return channel
 
@@ -218,7 +218,8 @@ def parse_reason(code: str | None, text: str | None) -> tuple[str, str | None]:
     """Validate an optional reason: one of REASONS, with free text of bounded length."""
     chosen = (code or "").strip() or "other"
     if chosen not in REASONS:
-        raise InvalidInput([FieldProblem("reason", f"must be one of {', '.join(REASONS)}")])
+        raise InvalidInput([FieldProblem("reason", f"must be one of {', '.join(REASONS)}",
+                                          "reason_unknown")])
     detail = " ".join((text or "").split()) or None
     if detail and len(detail) > MAX_REASON_TEXT:
         raise InvalidInput(
