@@ -80,7 +80,8 @@ def _channels(raw: Any, problems: list[FieldProblem]) -> tuple[str, ...]:
     if read.problem is ChannelsProblem.NOT_A_LIST:
         problems.append(FieldProblem("channels", "must be a list of email and/or sms"))
     elif read.problem is not None:
-        problems.append(FieldProblem("channels", "may contain only email and sms"))
+        problems.append(FieldProblem("channels", "may contain only email and sms",
+                                     "channels_unknown"))
     return read.channels
 
 
@@ -127,7 +128,8 @@ def parse_opt_in(raw: Mapping[str, Any], *, default_language: str) -> OptInForm:
         if page_url and len(page_url) > MAX_URL:
             problems.append(too_long("page_url", MAX_URL))
         elif page_url and not page_url.startswith(("http://", "https://")):
-            problems.append(FieldProblem("page_url", "must be an http(s) address"))
+            problems.append(FieldProblem("page_url", "must be an http(s) address",
+                                         "page_url_not_http"))
 
     if problems or address is None:
         raise InvalidInput(problems)
