@@ -24,6 +24,9 @@ from sqlalchemy.pool import NullPool
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: all processes of the service take the same advisory lock to migrate.
 MIGRATION_LOCK_ID = 7_214_003_001
+# How long a checkout waits for the end of a stream whose server has said goodbye (only a
+# connection with something unasked-for to read ever waits).
+FAREWELL_WAIT_MS = 20
 
 
 def keep_private(database: str | None) -> None:
@@ -96,10 +99,11 @@ def server_closed(dbapi_connection: Any) -> bool:
         return pgconn is None
     poller = select.poll()
     poller.register(pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
-    # The server's farewell and the end of the stream may come in two reads; a notification
-    # leaves nothing more to read.
-    for _ in range(3):
-        if not poller.poll(0):
+    # The server's farewell and the end of the stream may come in two reads: once something
+    # has come, the end of the stream is waited for a moment (a busy machine may not have
+    # delivered it yet); a notification leaves nothing more to read.
+    for attempt in range(3):
+        if not poller.poll(0 if attempt == 0 else FAREWELL_WAIT_MS):
             return bool(pgconn.status != psycopg.pq.ConnStatus.OK)
         try:
             pgconn.consume_input()

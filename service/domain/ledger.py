@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextualSelect, bindparam, func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -83,25 +83,19 @@ def dialect_insert(session: Session) -> Any:
 
 def find_contact_by_email(session: Session, key: str, *, lock: bool = False) -> Contact | None:
     """Return the live contact with this address key."""
-    query = select(Contact).where(Contact.email_key == key, Contact.erased_at.is_(None))
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).first()
+    return ledger_rows.contact_by_email_key(session, key, lock=lock)
 
 
 def find_contact(session: Session, public_id: str, *, lock: bool = False) -> Contact | None:
     """Return the contact with this public id (tombstones included)."""
-    query = select(Contact).where(Contact.public_id == public_id)
-    if lock:
-        query = query.with_for_update()
-    return session.scalars(query).first()
+    return ledger_rows.contact_by_public_id(session, public_id, lock=lock)
 
 
 # The one way a contact is created for an address (opt-in, verbal consent, import). Plain SQL
 # that SQLite (3.35+) and PostgreSQL both read; SQLAlchemy's dialect insert() with on_conflict
 # would be compiled anew on every call (it is not cached).
-def _upsert_contact(on_conflict: str) -> TextualSelect:
-    return (
+def _upsert_contact(on_conflict: str) -> ledger_rows.DriverStatement:
+    return ledger_rows.DriverStatement(
         text(
             # The column names come from the model, never from input.
             "INSERT INTO contacts (public_id, email, email_key, name, phone, language,"  # noqa: S608
@@ -148,11 +142,10 @@ def upsert_contact(
     one address.
     """
     public_id = str(uuid.uuid4())
-    row = session.execute(
-        _UPSERT_CONTACT if fill_gaps else _UPSERT_CONTACT_UNCHANGED,
-        {"public_id": public_id, "email": address.display, "email_key": address.key,
-         "name": name, "phone": phone, "language": language, "now": now},
-    ).one()._mapping
+    upsert = _UPSERT_CONTACT if fill_gaps else _UPSERT_CONTACT_UNCHANGED
+    row = upsert.one(ledger_rows.transaction_connection(session), {
+        "public_id": public_id, "email": address.display, "email_key": address.key,
+        "name": name, "phone": phone, "language": language, "now": now})
     values = {attribute: row[column] for attribute, column in _CONTACT_ATTRIBUTES}
     # The row becomes the session's object as loaded (ORM loading of a textual statement costs
     # an opt-in about as much again as the statement); one the session holds is brought up to date.
@@ -162,9 +155,7 @@ def upsert_contact(
             set_committed_value(held, attribute, value)
         contact = held
     else:
-        contact = Contact(**values)
-        make_transient_to_detached(contact)
-        session.add(contact)
+        contact = ledger_rows.as_loaded(session, Contact, values)
     return contact, contact.public_id == public_id
 
 
@@ -196,10 +187,7 @@ def subscription(
 def subscriptions_of(session: Session, contact: Contact, *, lock: bool = False
                      ) -> dict[str, Subscription]:
     """Return the contact's subscriptions by channel, in one query."""
-    query = select(Subscription).where(Subscription.contact_id == contact.id)
-    if lock:
-        query = query.with_for_update()
-    return {sub.channel: sub for sub in session.scalars(query)}
+    return ledger_rows.subscriptions_of(session, contact.id, lock=lock)
 
 
 class _NoticeCache:
@@ -275,7 +263,8 @@ def resolve_notice(session: Session, version: int | None, language: str) -> Noti
         version = current_notice_version(session)
     languages = notice_languages(session, version)
     if not languages:
-        raise InvalidInput([FieldProblem("notice", f"version {version} does not exist")])
+        raise InvalidInput([FieldProblem("notice", f"version {version} does not exist",
+                                         "notice_unknown")])
     if language in languages:
         return NoticeRef(version, language)
     return NoticeRef(version, "fi" if "fi" in languages else sorted(languages)[0])

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from service.domain.ledger_rows import DriverStatement, transaction_connection
 from service.domain.models import OutboxItem, OutboxStatus, UTCDateTime
 
 MAX_BACKOFF = timedelta(hours=1)
@@ -30,14 +31,15 @@ _COLUMNS = (
 _TIMES = (
     bindparam("created_at", type_=UTCDateTime()), bindparam("not_before", type_=UTCDateTime())
 )
-ENQUEUE = text(_COLUMNS + " ON CONFLICT (idempotency_key) DO NOTHING").bindparams(*_TIMES)
+ENQUEUE = DriverStatement(
+    text(_COLUMNS + " ON CONFLICT (idempotency_key) DO NOTHING").bindparams(*_TIMES))
 # The conflict target names the partial unique index uq_outbox_pending_coalesce by its
 # predicate, as literal SQL: with the predicate as bound parameters, PostgreSQL could not match
 # a server-side prepared statement (psycopg prepares after a few executions) to the index.
-ENQUEUE_COALESCED = text(
+ENQUEUE_COALESCED = DriverStatement(text(
     _COLUMNS + " ON CONFLICT (coalesce_key) WHERE status = 'pending' AND coalesce_key IS NOT NULL"
     " DO NOTHING"
-).bindparams(*_TIMES)
+).bindparams(*_TIMES))
 
 
 def enqueue(
@@ -51,7 +53,7 @@ def enqueue(
     not_before: datetime | None = None,
 ) -> None:
     """Queue a side effect once per idempotency key; a repeat of the key is ignored."""
-    session.execute(ENQUEUE, {
+    ENQUEUE.execute(transaction_connection(session), {
         "kind": kind,
         "idempotency_key": idempotency_key,
         "coalesce_key": None,
@@ -75,7 +77,7 @@ def enqueue_coalesced(
 
     One statement: an item already pending under the key makes this insert do nothing.
     """
-    session.execute(ENQUEUE_COALESCED, {
+    ENQUEUE_COALESCED.execute(transaction_connection(session), {
         "kind": kind,
         "idempotency_key": f"{coalesce_key}:{now.isoformat()}:{random.getrandbits(48):x}",
         "coalesce_key": coalesce_key,

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from flask import Flask, Request, Response, current_app, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -40,6 +41,20 @@ class BodyKeepingRequest(Request):
         super()._load_form_data()
 
 
+class CookieSessionOnDemand(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its signer built only when a cookie is there.
+
+    Flask builds the session's signer for every request, a session cookie or not; only the
+    staff pages have one, and the public pages and the APIs are the requests that count.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """Start an empty session when the request has no session cookie, else read it."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(
     settings: Settings | None = None, *, container: Container | None = None
 ) -> Flask:
@@ -49,6 +64,7 @@ def create_app(
     settings = container.settings
     app = Flask(__name__)
     app.request_class = BodyKeepingRequest
+    app.session_interface = CookieSessionOnDemand()
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY,
         SECRET_KEY=settings.secret_keys[-1],

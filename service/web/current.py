@@ -47,6 +47,11 @@ def request_context() -> RequestContext:
 def read_fields() -> dict[str, Any]:
     """Read a JSON object or a form into a dict; multi-valued form fields become lists."""
     if request.mimetype == "application/json":
+        # The input checks before the view parsed it already (Flask keeps what it parsed); only
+        # a body that did not parse is read again, to say why.
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            return body
         try:
             body = inputs.loads(request.get_data())
         except inputs.JsonTooDeep as exc:

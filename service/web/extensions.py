@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
@@ -25,6 +25,7 @@ from service.web.current import client_ip
 
 COUNTERS = "consent.ratelimit"
 LIMITER = "consent.limiter"
+LIMITS_BEFORE_VIEWS = "consent.limits_before_views"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,32 @@ class PerAppLimiter(Limiter):
             raise RuntimeError("Flask-Limiter opened no rate-limit storage")
         app.extensions[COUNTERS] = AppCounters(storage, strategy)
         app.extensions[LIMITER] = self
+
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
+        """Check the limits of the request; before the view only when some could apply there."""
+        # Flask-Limiter checks every request twice: before any view (application, default,
+        # meta and blueprint limits) and in each decorated view. The service declares limits
+        # on views and on the API blueprints only, so most requests have nothing to check
+        # before the view, and resolving that nothing costs as much as the view's own check.
+        if in_middleware and not self._limits_before_views():
+            return
+        super()._check_request_limit(callable_name, in_middleware)
+
+    def _limits_before_views(self) -> bool:
+        """Tell whether any limit could be checked before the view of this request."""
+        # Per app and blueprint, once: limits are declared when the blueprints are registered,
+        # and a Flask app takes no blueprint once it has answered a request.
+        known: dict[str | None, bool] = current_app.extensions.setdefault(LIMITS_BEFORE_VIEWS, {})
+        blueprint = request.blueprint
+        if blueprint not in known:
+            manager = self.limit_manager
+            known[blueprint] = bool(
+                manager.application_limits or manager.default_limits or any(self._meta_limits)
+                or (blueprint and manager.blueprint_limits(current_app, blueprint))
+            )
+        return known[blueprint]
 
     @property
     def storage(self) -> Storage:

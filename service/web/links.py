@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import jsonify, render_template, request, url_for
+from flask import g, jsonify, render_template, request, url_for
 
 from service.domain import links
 from service.domain.i18n import t
@@ -43,14 +43,23 @@ def link_key(kind: type[links.PersonalLink]) -> Callable[[], str]:
     """
 
     def key() -> str:
-        try:
-            links.read(container().deps, kind, path_token())
-        except LinkNotUsable as exc:
-            if exc.reason != links.EXPIRED:
-                return "unsigned-link-from:" + client_ip()
-        return token_key()
+        # Flask-Limiter asks once per window of the limit: the signature is checked once.
+        known: dict[type[links.PersonalLink], str] = g.setdefault("link_keys", {})
+        if kind not in known:
+            known[kind] = signed_or_caller(kind)
+        return known[kind]
 
     return key
+
+
+def signed_or_caller(kind: type[links.PersonalLink]) -> str:
+    """Return the key of the link in the path when this service signed it, else the caller's."""
+    try:
+        links.read(container().deps, kind, path_token())
+    except LinkNotUsable as exc:
+        if exc.reason != links.EXPIRED:
+            return "unsigned-link-from:" + client_ip()
+    return token_key()
 
 
 def status_of(exc: LinkNotUsable) -> int:

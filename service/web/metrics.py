@@ -66,13 +66,24 @@ def route_of(req: Request) -> str:
     return req.url_rule.rule if req.url_rule is not None else UNMATCHED
 
 
+# Each latency series by its labels, once looked up: labels() checks the labels and takes a
+# lock on every call. As many as routes, methods and statuses answered.
+_latency_series: dict[tuple[str, str, int], Histogram] = {}
+
+
 def observe(req: Request, response: Response, seconds: float | None) -> None:
     """Count one answered request: its latency, and a refusal by a rate limit."""
     route = route_of(req)
-    if response.status_code == 429:
+    status = response.status_code
+    if status == 429:
         RATE_LIMITED.labels(route).inc()
     if seconds is not None:
-        REQUEST_SECONDS.labels(route, req.method, str(response.status_code)).observe(seconds)
+        labels = (route, req.method, status)
+        series = _latency_series.get(labels)
+        if series is None:
+            series = _latency_series[labels] = REQUEST_SECONDS.labels(route, req.method,
+                                                                      str(status))
+        series.observe(seconds)
 
 
 def _timestamp(value: Any) -> float | None:
