@@ -28,7 +28,7 @@ def _missing() -> str | None:
     return None
 
 
-def _chromium() -> Iterator[Any]:
+def _chromium(implicit_wait: float) -> Iterator[Any]:
     """Start headless Chromium (or skip, or fail where a browser is required) and quit it."""
     missing = _missing()
     if missing:
@@ -43,7 +43,7 @@ def _chromium() -> Iterator[Any]:
     for flag in FLAGS:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.implicitly_wait(3)
+    driver.implicitly_wait(implicit_wait)
     try:
         yield driver
     finally:
@@ -53,10 +53,13 @@ def _chromium() -> Iterator[Any]:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """A fresh headless Chromium per test; never downloads a browser or a driver."""
-    yield from _chromium()
+    yield from _chromium(implicit_wait=3)
 
 
 @pytest.fixture(scope="module")
 def module_browser() -> Iterator[Any]:
-    """One headless Chromium for a whole module, for checks that only read pages."""
-    yield from _chromium()
+    """One headless Chromium for a whole module, for checks that only read pages.
+
+    No implicit wait: each check of an element that is absent would wait it out in full.
+    """
+    yield from _chromium(implicit_wait=0)
