@@ -102,3 +102,31 @@ def print_summary(title: str, peaks: dict[str, Any], opened: dict[str, Any],
 def answered_ok(results: list[dict[str, Any]]) -> int:
     """Return how many requests of some phases were answered with the expected status."""
     return sum(int(r.get("ok", 0)) for r in results)
+
+
+# Issue 16's goals: the service reaches this share of the floor's peak, and its p99 in the open
+# loop at 100 req/s and above is at most this many times the floor's.
+GOAL_FLOOR_RATIO = 0.9
+GOAL_P99_FACTOR = 2.0
+
+
+def floor_goals_met(peaks: dict[str, Any], opened: dict[str, Any],
+                    rates: tuple[float, ...]) -> bool:
+    """Print and return whether the service meets issue 16's goals against the floor."""
+    ok = True
+    ratio = peaks.get("service/floor")
+    if ratio:
+        met = ratio["median"] >= GOAL_FLOOR_RATIO
+        ok &= met
+        print(f"service/floor {ratio['median']:.2f} (goal >= {GOAL_FLOOR_RATIO}): "
+              f"{'PASS' if met else 'FAIL'}")
+    for rate in rates:
+        ours = opened.get(f"service@{rate:g}")
+        floor = opened.get(f"floor@{rate:g}")
+        if rate >= 100 and ours and floor:
+            met = ours["p99_ms"] <= GOAL_P99_FACTOR * floor["p99_ms"]
+            ok &= met
+            print(f"p99 at {rate:.0f} req/s: service {harness.ms(ours['p99_ms'])} ms, floor "
+                  f"{harness.ms(floor['p99_ms'])} ms (goal <= {GOAL_P99_FACTOR:g}x): "
+                  f"{'PASS' if met else 'FAIL'}")
+    return ok

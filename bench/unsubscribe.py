@@ -50,8 +50,6 @@ from service.domain.tokens import Purpose, TokenService
 
 # Issue 16: at least 0.9 of the same-work floor's throughput, and a p99 at 100 and 200 req/s
 # open loop no more than twice the floor's.
-GOAL_FLOOR_RATIO = 0.9
-GOAL_P99_FACTOR = 2.0
 ONE_CLICK_BODY = b"List-Unsubscribe=One-Click"
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 PUBLIC_URL = "https://consent.example.fi"
@@ -559,22 +557,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def verdict(part: dict[str, Any], rates: tuple[float, ...]) -> bool:
     """Print and return whether the goals of issue 16 are met, and nothing was lost."""
-    ok = True
-    ratio = part["peaks"].get("service/floor")
-    if ratio:
-        met = ratio["median"] >= GOAL_FLOOR_RATIO
-        ok &= met
-        print(f"service/floor {ratio['median']:.2f} (goal >= {GOAL_FLOOR_RATIO}): "
-              f"{'PASS' if met else 'FAIL'}")
-    for rate in rates:
-        ours = part["open_loop"].get(f"service@{rate:g}")
-        floor = part["open_loop"].get(f"floor@{rate:g}")
-        if rate >= 100 and ours and floor:
-            met = ours["p99_ms"] <= GOAL_P99_FACTOR * floor["p99_ms"]
-            ok &= met
-            print(f"p99 at {rate:.0f} req/s: service {harness.ms(ours['p99_ms'])} ms, floor "
-                  f"{harness.ms(floor['p99_ms'])} ms (goal <= {GOAL_P99_FACTOR:g}x): "
-                  f"{'PASS' if met else 'FAIL'}")
+    ok = rounds.floor_goals_met(part["peaks"], part["open_loop"], rates)
     for name in APPS:
         figures = part["rows"].get(name)
         if figures and figures["unsubscribed"] < figures["answered_200"] - figures[
@@ -644,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                  "connections": args.connections, "wrk_threads": args.wrk_threads,
                  "seconds": args.seconds, "warmup": args.warmup, "rounds": args.rounds,
                  "open_rates": args.open_rates, "open_connections": args.open_connections},
-        "goals": {"service/floor": GOAL_FLOOR_RATIO, "p99_factor": GOAL_P99_FACTOR},
+        "goals": {"service/floor": rounds.GOAL_FLOOR_RATIO, "p99_factor": rounds.GOAL_P99_FACTOR},
     }
     print(f"run {run}: gunicorn {' '.join(options)}", flush=True)
     try:
