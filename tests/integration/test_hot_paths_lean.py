@@ -146,3 +146,19 @@ def test_a_subscription_changed_by_hand_first_is_still_written_whole(container: 
     with container.uow() as uow:
         sub = uow.session.scalars(select(Subscription)).one()
         assert (sub.state, sub.witness) == ("unsubscribed", "Staff Member")
+
+
+def test_a_naive_time_is_refused_and_writes_nothing_however_the_row_is_sent(
+    container: Any,
+) -> None:
+    pid = subscribe(container, "maija@example.fi")
+    naive = container.clock.now().replace(tzinfo=None)
+
+    def withdraw_at_a_naive_time(session: Any, contact: Any,
+                                 held: dict[str, Subscription]) -> None:
+        ledger.record(session, contact, "email", EventKind.WITHDRAWN, Method.ONE_CLICK,
+                      Actor.person(), now=naive, subscriptions=held)
+
+    with pytest.raises(Exception, match="naive datetime"):
+        moved_in_the_transaction(container, pid, withdraw_at_a_naive_time)
+    assert states(container)[(pid, "email")] == "subscribed"
