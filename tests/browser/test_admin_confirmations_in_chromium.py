@@ -10,11 +10,11 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.browser.test_staff_in_chromium import (
-    _navigates,
+from tests.browser.pages import (
     fill,
     follow,
     log_in,
+    navigates,
     no_sideways_scrolling,
     shows,
     submit,
@@ -44,11 +44,11 @@ def test_removing_a_form_source_asks_names_it_and_the_log_says_it_in_words(
     assert shows(browser, "Poistetaanko lähde ”ajanvaraus”?")
     assert "lakkaa heti tuomasta lupia" in browser.find_element(By.ID, "consequence").text
     assert no_sideways_scrolling(browser)
-    _navigates(browser, lambda: browser.find_element(By.ID, "cancel").click())
+    navigates(browser, lambda: browser.find_element(By.ID, "cancel").click())
     assert "ajanvaraus" in browser.find_element(By.ID, "sources").text, "cancel changed nothing"
 
     submit(browser, "/staff/admin/sources/ajanvaraus/remove")
-    _navigates(browser, lambda: browser.find_element(By.ID, "confirm").click())
+    navigates(browser, lambda: browser.find_element(By.ID, "confirm").click())
     assert shows(browser, "Lähde ”ajanvaraus” on poistettu: verkkosivujen lomake ei enää tuo")
 
     follow(browser, "Lokitiedot")

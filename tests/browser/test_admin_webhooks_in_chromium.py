@@ -10,7 +10,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from tests.browser.test_staff_in_chromium import (
+from tests.browser.pages import (
     fill,
     follow,
     log_in,
